@@ -1,0 +1,77 @@
+// The only reader of process.env (DESIGN.md §3). Bad values stop start-up with
+// one line naming the setting.
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number().int().min(0).max(65_535);
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const envSchema = z.object({
+  PORT: port.default(8080),
+  MQTT_PORT: port.default(1883),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  POSFLEET_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  PUBLIC_URL: z.string().url().optional(),
+  LOG_LEVEL: z.enum(LEVELS).default('info'),
+  HOOKS_ALLOW_PRIVATE: bool.default(false),
+  MQTT_MAX_PACKET_BYTES: z.coerce.number().int().min(1024).max(268_435_455).default(256 * 1024),
+  HEARTBEAT_INTERVAL_S: z.coerce.number().int().min(5).max(86_400).default(60),
+  COMMAND_TTL_S: z.coerce.number().int().min(10).max(30 * 86_400).default(24 * 3600),
+});
+
+export interface Config {
+  port: number;
+  mqttPort: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  adminToken: string | undefined;
+  publicUrl: string;
+  logLevel: (typeof LEVELS)[number];
+  hooksAllowPrivate: boolean;
+  mqttMaxPacketBytes: number;
+  heartbeatIntervalS: number;
+  commandTtlS: number;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0]);
+    throw new ConfigError(`invalid setting ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    port: e.PORT,
+    mqttPort: e.MQTT_PORT,
+    host: e.HOST,
+    dataDir: e.DATA_DIR,
+    databaseUrl: e.DATABASE_URL,
+    adminToken: e.POSFLEET_ADMIN_TOKEN,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    logLevel: e.LOG_LEVEL,
+    hooksAllowPrivate: e.HOOKS_ALLOW_PRIVATE,
+    mqttMaxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
+    heartbeatIntervalS: e.HEARTBEAT_INTERVAL_S,
+    commandTtlS: e.COMMAND_TTL_S,
+  });
+}
+
+/** Settings for tests: ephemeral ports, loopback, quiet. */
+export function testConfig(overrides: Partial<Config> = {}): Readonly<Config> {
+  return Object.freeze({
+    ...loadConfig({ PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', HOOKS_ALLOW_PRIVATE: 'true' }),
+    ...overrides,
+  });
+}

@@ -1,0 +1,58 @@
+// Device queries (Kysely only; rules live in devices.service.ts).
+import semver from 'semver';
+import type { Db } from '../db/index.ts';
+import type { Device } from '../db/schema.ts';
+import { decodeCursor, pageOf } from '../lib/cursor.ts';
+
+export interface DeviceFilter {
+  status?: string;
+  model?: string;
+  merchantId?: string;
+  tag?: string;
+  /** semver range on the reported firmware, e.g. ">=2.0.0 <3.0.0". */
+  firmware?: string;
+  serial?: string;
+}
+
+export function createDevicesRepo(db: Db) {
+  function filtered(f: DeviceFilter) {
+    let q = db.selectFrom('devices').selectAll();
+    if (f.status) q = q.where('status', '=', f.status);
+    if (f.model) q = q.where('model', '=', f.model);
+    if (f.merchantId) q = q.where('merchant_id', '=', f.merchantId);
+    if (f.serial) q = q.where('serial', '=', f.serial);
+    if (f.tag) q = q.where('tags', '@>', JSON.stringify([f.tag]) as never);
+    return q;
+  }
+
+  /**
+   * A page of devices. The firmware range cannot be said in SQL, so rows are
+   * read in chunks and filtered here until the page is full.
+   */
+  async function list(f: DeviceFilter, limit: number, cursor?: string) {
+    let after = decodeCursor(cursor);
+    const matched: Device[] = [];
+    const chunk = Math.max(limit + 1, f.firmware ? 500 : 0);
+    for (;;) {
+      let q = filtered(f).orderBy('id').limit(chunk);
+      if (after) q = q.where('id', '>', after);
+      const rows = await q.execute();
+      for (const r of rows) {
+        if (!f.firmware || (r.firmware && semver.satisfies(r.firmware, f.firmware, { includePrerelease: true }))) matched.push(r);
+        if (matched.length > limit) break;
+      }
+      if (matched.length > limit || rows.length < chunk) break;
+      after = rows[rows.length - 1].id;
+    }
+    return pageOf(matched, limit, (r) => r.id);
+  }
+
+  const get = (id: string) => db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
+
+  const authRow = (id: string) =>
+    db.selectFrom('devices').select(['id', 'status', 'token_hash']).where('id', '=', id).executeTakeFirst();
+
+  return { list, get, authRow };
+}
+
+export type DevicesRepo = ReturnType<typeof createDevicesRepo>;

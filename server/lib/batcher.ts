@@ -1,0 +1,90 @@
+// Group commit: items are collected and written together; each `add` resolves
+// once the batch holding it is durable. One write per batch, not per item.
+export interface BatcherOptions<T> {
+  maxItems: number;
+  maxDelayMs: number;
+  flush: (items: T[]) => Promise<void>;
+  /** Batches written at the same time; more than 1 only on a real pool. */
+  concurrency?: number;
+}
+
+interface Pending<T> {
+  item: T;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class Batcher<T> {
+  #queue: Pending<T>[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #running = 0;
+  #idle: (() => void)[] = [];
+  #closed = false;
+  constructor(private readonly opts: BatcherOptions<T>) {}
+
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  add(item: T): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('batcher is closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#running >= (this.opts.concurrency ?? 1)) return;
+    if (this.#queue.length >= this.opts.maxItems) {
+      this.#clearTimer();
+      void this.#run();
+    } else if (!this.#timer && this.#queue.length > 0) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        void this.#run();
+      }, this.opts.maxDelayMs);
+    }
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #run(): Promise<void> {
+    const batch = this.#queue.splice(0, this.opts.maxItems);
+    if (batch.length === 0) return this.#settleIdle();
+    this.#running++;
+    try {
+      await this.opts.flush(batch.map((p) => p.item));
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    } finally {
+      this.#running--;
+      // While a batch was being written more items queued: write them at once.
+      if (this.#queue.length > 0) {
+        this.#clearTimer();
+        void this.#run();
+      } else this.#settleIdle();
+    }
+  }
+
+  #settleIdle(): void {
+    if (this.#running === 0 && this.#queue.length === 0) for (const done of this.#idle.splice(0)) done();
+  }
+
+  /** Writes everything queued and waits for batches in flight. */
+  async drain(): Promise<void> {
+    this.#clearTimer();
+    if (this.#queue.length > 0 && this.#running === 0) void this.#run();
+    if (this.#running === 0 && this.#queue.length === 0) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    this.#closed = true;
+  }
+}

@@ -1,0 +1,38 @@
+// Prometheus metrics, one registry per app instance (tests build many apps).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'posfleet_' });
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'posfleet_http_request_duration_seconds', help: 'HTTP request duration',
+      labelNames: ['method', 'route', 'status'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    mqttConnections: new Gauge({ name: 'posfleet_mqtt_connections', help: 'MQTT clients connected now', registers: [registry] }),
+    mqttConnects: new Counter({
+      name: 'posfleet_mqtt_connects_total', help: 'MQTT CONNECT attempts by result', labelNames: ['result'], registers: [registry],
+    }),
+    mqttMessagesIn: new Counter({
+      name: 'posfleet_mqtt_messages_in_total', help: 'MQTT messages accepted from terminals, by kind', labelNames: ['kind'], registers: [registry],
+    }),
+    mqttRejected: new Counter({
+      name: 'posfleet_mqtt_messages_rejected_total', help: 'publishes and subscriptions refused by the topic ACL',
+      labelNames: ['reason'], registers: [registry],
+    }),
+    mqttInvalid: new Counter({
+      name: 'posfleet_mqtt_messages_invalid_total', help: 'MQTT payloads dropped because they did not parse or validate',
+      labelNames: ['kind'], registers: [registry],
+    }),
+    mqttOversize: new Counter({
+      name: 'posfleet_mqtt_oversize_packets_total', help: 'connections cut for a packet above MQTT_MAX_PACKET_BYTES', registers: [registry],
+    }),
+    commandsSent: new Counter({
+      name: 'posfleet_commands_published_total', help: 'commands published to terminals', labelNames: ['type'], registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,47 @@
+// Uplink router: validates each payload with the protocol schema for its topic
+// kind and hands it to the module that owns it. A bad payload is dropped,
+// counted and logged; it never disconnects anyone.
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { uplinkSchemas, type UplinkKind } from '../../protocol/index.ts';
+import type { Metrics } from '../lib/metrics.ts';
+
+type Payload<K extends UplinkKind> = z.infer<(typeof uplinkSchemas)[K]>;
+
+export interface UplinkContext {
+  deviceId: string;
+  receivedAt: Date;
+}
+
+export type UplinkHandlers = {
+  [K in UplinkKind]?: (ctx: UplinkContext, payload: Payload<K>) => Promise<void>;
+};
+
+export function createRouter(deps: { handlers: UplinkHandlers; log: Logger; metrics: Metrics; now: () => Date }) {
+  /**
+   * Resolves once the message is durably handled (PUBACK may follow); rejects
+   * only when the handler could not persist it, so the terminal sends it again.
+   */
+  return async function route(deviceId: string, kind: UplinkKind, raw: Buffer): Promise<void> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch {
+      deps.metrics.mqttInvalid.inc({ kind });
+      deps.log.warn({ deviceId, topic: `fleet/${deviceId}/${kind}`, bytes: raw.length }, 'payload is not JSON; dropped');
+      return;
+    }
+    const result = uplinkSchemas[kind].safeParse(parsed);
+    if (!result.success) {
+      deps.metrics.mqttInvalid.inc({ kind });
+      const issue = result.error.issues[0];
+      deps.log.warn({ deviceId, topic: `fleet/${deviceId}/${kind}`, field: issue?.path.join('.'), problem: issue?.message }, 'payload failed validation; dropped');
+      return;
+    }
+    deps.metrics.mqttMessagesIn.inc({ kind });
+    const handler = deps.handlers[kind] as ((ctx: UplinkContext, p: unknown) => Promise<void>) | undefined;
+    if (handler) await handler({ deviceId, receivedAt: deps.now() }, result.data);
+  };
+}
+
+export type Router = ReturnType<typeof createRouter>;
