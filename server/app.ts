@@ -11,7 +11,7 @@ import { systemClock, type Clock } from './lib/clock.ts';
 import { TypedBus } from './lib/bus.ts';
 import { createLogger } from './lib/logger.ts';
 import { createMetrics } from './lib/metrics.ts';
-import type { FleetEvents } from './events.ts';
+import type { FleetEvents } from './events/bus-events.ts';
 import { Broker } from './mqtt/broker.ts';
 import { createRouter } from './mqtt/router.ts';
 import { createScheduler } from './jobs/scheduler.ts';

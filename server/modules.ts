@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Db } from './db/index.ts';
-import type { FleetBus } from './events.ts';
+import type { FleetBus } from './events/bus-events.ts';
 import type { Clock } from './lib/clock.ts';
 import { accessRoutes } from './access/access.routes.ts';
 import { createApiKeys } from './access/api-keys.service.ts';

@@ -2,8 +2,9 @@
 // `Insertable<T>` / `Updateable<T>`. jsonb columns are written as JSON text.
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
-type Json<T> = ColumnType<T, string, string>;
+export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** jsonb: read as T, written as JSON text (see `json()` in db/index.ts). */
+export type Json<T> = ColumnType<T, string, string>;
 
 export interface ApiKeysTable {
   id: string;
@@ -95,7 +96,19 @@ export interface CommandsTable {
   error: Json<unknown> | null;
 }
 
-export interface Database {
+export interface OutboxEventsTable {
+  seq: Generated<number>;
+  id: string;
+  type: string;
+  occurred_at: Timestamp;
+  subject_type: string | null;
+  subject_id: string | null;
+  data: Json<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+
+export interface CoreTables {
+  outbox_events: OutboxEventsTable;
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
   merchants: MerchantsTable;
@@ -103,6 +116,12 @@ export interface Database {
   enrollment_tokens: EnrollmentTokensTable;
   commands: CommandsTable;
 }
+
+/**
+ * All tables. Each module declares its own tables in `<module>/<module>.tables.ts`
+ * and is listed here.
+ */
+export interface Database extends CoreTables {}
 
 export type ApiKey = Selectable<ApiKeysTable>;
 export type Merchant = Selectable<MerchantsTable>;

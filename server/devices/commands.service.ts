@@ -4,7 +4,7 @@ import { PROTOCOL_VERSION, type Command, type CommandReply, type CommandType } f
 import type { Audit } from '../access/audit.service.ts';
 import { json, type Db } from '../db/index.ts';
 import type { CommandRow } from '../db/schema.ts';
-import type { FleetBus } from '../events.ts';
+import type { FleetBus } from '../events/bus-events.ts';
 import type { Principal } from '../http/types.ts';
 import type { Clock } from '../lib/clock.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';

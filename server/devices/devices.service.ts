@@ -4,7 +4,7 @@ import { PROTOCOL_VERSION, type DeviceConfig } from '../../protocol/messages.ts'
 import type { Audit } from '../access/audit.service.ts';
 import { json, type Db } from '../db/index.ts';
 import type { Database, Device } from '../db/schema.ts';
-import type { FleetBus } from '../events.ts';
+import type { FleetBus } from '../events/bus-events.ts';
 import type { Principal } from '../http/types.ts';
 import type { Clock } from '../lib/clock.ts';
 import { conflict, notFound, unprocessable } from '../lib/errors.ts';

@@ -10,7 +10,7 @@ import { DomainError, notFound, unprocessable } from '../lib/errors.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';
 import { newId } from '../lib/ids.ts';
 import { hashSecret, newSecret } from '../lib/secrets.ts';
-import type { FleetBus } from '../events.ts';
+import type { FleetBus } from '../events/bus-events.ts';
 import type { Devices } from './devices.service.ts';
 import type { EnrollmentToken } from '../db/schema.ts';
 

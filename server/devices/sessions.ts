@@ -3,7 +3,7 @@
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/index.ts';
-import type { FleetBus } from '../events.ts';
+import type { FleetBus } from '../events/bus-events.ts';
 import type { Clock } from '../lib/clock.ts';
 import { Batcher } from '../lib/batcher.ts';
 

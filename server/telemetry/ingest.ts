@@ -4,7 +4,7 @@
 import { sql } from 'kysely';
 import type { Heartbeat } from '../../protocol/messages.ts';
 import type { Db } from '../db/index.ts';
-import type { FleetBus } from '../events.ts';
+import type { FleetBus } from '../events/bus-events.ts';
 import { Batcher } from '../lib/batcher.ts';
 
 interface Item {

@@ -1,6 +1,6 @@
 // The fleet's domain events. Modules emit after their transaction commits;
 // hooks (issue 7) will read the same names from an outbox.
-import type { TypedBus } from './lib/bus.ts';
+import type { TypedBus } from '../lib/bus.ts';
 
 export interface FleetEvents extends Record<string, unknown> {
   'device.enrolled': { deviceId: string; merchantId: string | null; status: string };
