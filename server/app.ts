@@ -67,9 +67,11 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   const handle = opts.db ?? (await openDb(config));
   const ownsDb = !opts.db;
   let mqttPort = config.mqttPort;
-  const mqttUrl = () => `mqtt://${new URL(config.publicUrl).hostname}:${mqttPort}`;
+  let httpPort = config.port;
+  const publicUrl = () => (config.publicUrlSet ? config.publicUrl : `http://localhost:${httpPort}`);
+  const mqttUrl = () => `mqtt://${new URL(publicUrl()).hostname}:${mqttPort}`;
 
-  const modules = createModules({ config, db: handle.db, clock, bus, log, mqttUrl });
+  const modules = createModules({ config, db: handle.db, clock, bus, log, mqttUrl, publicUrl, metrics });
   await modules.apiKeys.bootstrap({
     adminToken: config.adminToken, dataDir: config.dataDir,
     announce: (line) => process.stdout.write(`${line}\n`),
@@ -110,9 +112,13 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
     throw err;
   }
   httpUp = true;
+  httpPort = listened.port;
 
   const scheduler = createScheduler({ handle, log });
-  if (opts.schedule !== false) for (const job of modules.jobs) scheduler.add(job);
+  if (opts.schedule !== false) {
+    for (const job of modules.jobs) scheduler.add(job);
+    modules.start();
+  }
 
   let stopping: Promise<void> | undefined;
   async function stop(): Promise<void> {

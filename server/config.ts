@@ -1,5 +1,6 @@
 // The only reader of process.env (DESIGN.md §3). Bad values stop start-up with
 // one line naming the setting.
+import cron from 'node-cron';
 import { z } from 'zod';
 
 const bool = z
@@ -24,6 +25,12 @@ const envSchema = z.object({
   MQTT_MAX_PACKET_BYTES: z.coerce.number().int().min(1024).max(268_435_455).default(256 * 1024),
   HEARTBEAT_INTERVAL_S: z.coerce.number().int().min(5).max(86_400).default(60),
   COMMAND_TTL_S: z.coerce.number().int().min(10).max(30 * 86_400).default(24 * 3600),
+  INSPECTION_CRON: z.string().min(9).max(100).refine((v) => cron.validate(v), 'must be a cron expression such as "0 6 * * *"').default('0 6 * * *'),
+  HOOKS_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
+  HOOKS_DISABLE_AFTER_HOURS: z.coerce.number().min(0.01).max(24 * 365).default(5 * 24),
+  HOOKS_SECRET_KEY: z.string().refine((v) => hooksKeyBytes(v) !== null, 'must be 32 bytes, base64 or hex (openssl rand -base64 32)').optional(),
+  ARTIFACT_MAX_BYTES: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(512 * 1024 * 1024),
+  URL_SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 
 export interface Config {
@@ -34,14 +41,35 @@ export interface Config {
   databaseUrl: string | undefined;
   adminToken: string | undefined;
   publicUrl: string;
+  /** False when PUBLIC_URL was not given: the URL then follows the port actually bound. */
+  publicUrlSet: boolean;
   logLevel: (typeof LEVELS)[number];
   hooksAllowPrivate: boolean;
   mqttMaxPacketBytes: number;
   heartbeatIntervalS: number;
   commandTtlS: number;
+  /** When the periodic fleet inspection runs (node-cron expression). */
+  inspectionCron: string;
+  /** Webhook request timeout. */
+  hooksTimeoutMs: number;
+  /** A webhook endpoint failing for this long is disabled. */
+  hooksDisableAfterMs: number;
+  /** AES-256-GCM key sealing webhook secrets; unset: DATA_DIR/hooks.key (created on first use). */
+  hooksSecretKey: string | undefined;
+  /** Largest artifact payload accepted on upload (bytes). */
+  artifactMaxBytes: number;
+  /** HMAC key for signed download URLs; unset: DATA_DIR/url-signing.key (created on first start). */
+  urlSigningSecret: string | undefined;
 }
 
 export class ConfigError extends Error {}
+
+/** The 32 key bytes of a HOOKS_SECRET_KEY value (base64 or hex), or null. */
+export function hooksKeyBytes(value: string): Buffer | null {
+  const v = value.trim();
+  const bytes = /^[0-9a-fA-F]{64}$/.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+  return bytes.length === 32 ? bytes : null;
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
@@ -60,11 +88,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     databaseUrl: e.DATABASE_URL,
     adminToken: e.POSFLEET_ADMIN_TOKEN,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    publicUrlSet: e.PUBLIC_URL !== undefined,
     logLevel: e.LOG_LEVEL,
     hooksAllowPrivate: e.HOOKS_ALLOW_PRIVATE,
     mqttMaxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
     heartbeatIntervalS: e.HEARTBEAT_INTERVAL_S,
     commandTtlS: e.COMMAND_TTL_S,
+    inspectionCron: e.INSPECTION_CRON,
+    hooksTimeoutMs: e.HOOKS_TIMEOUT_MS,
+    hooksDisableAfterMs: Math.round(e.HOOKS_DISABLE_AFTER_HOURS * 3_600_000),
+    hooksSecretKey: e.HOOKS_SECRET_KEY,
+    artifactMaxBytes: e.ARTIFACT_MAX_BYTES,
+    urlSigningSecret: e.URL_SIGNING_SECRET,
   });
 }
 

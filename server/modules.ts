@@ -5,10 +5,14 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Db } from './db/index.ts';
 import type { FleetBus } from './events/bus-events.ts';
+import { createOutbox } from './events/outbox.ts';
+import { createHooks } from './hooks/hooks.module.ts';
 import type { Clock } from './lib/clock.ts';
+import type { Metrics } from './lib/metrics.ts';
 import { accessRoutes } from './access/access.routes.ts';
 import { createApiKeys } from './access/api-keys.service.ts';
 import { createAudit } from './access/audit.service.ts';
+import { createArtifactsModule } from './artifacts/artifacts.module.ts';
 import { createCommands } from './devices/commands.service.ts';
 import { deviceRoutes } from './devices/devices.routes.ts';
 import { createDevices } from './devices/devices.service.ts';
@@ -20,7 +24,8 @@ import { createMerchants } from './devices/merchants.service.ts';
 import { createSessions } from './devices/sessions.ts';
 import type { JobSpec } from './jobs/scheduler.ts';
 import type { UplinkHandlers } from './mqtt/router.ts';
-import { createIngest } from './telemetry/ingest.ts';
+import { createHealthModule } from './health/health.module.ts';
+import { createRolloutsModule } from './rollouts/rollouts.module.ts';
 import type { DownlinkKind } from '../protocol/topics.ts';
 
 export interface ModuleDeps {
@@ -30,23 +35,47 @@ export interface ModuleDeps {
   bus: FleetBus;
   log: Logger;
   mqttUrl: () => string;
+  publicUrl: () => string;
+  metrics: Metrics;
 }
 
 export function createModules(deps: ModuleDeps) {
   const { config, db, clock, bus, log } = deps;
   const link = new LateLink();
   const audit = createAudit({ db, clock });
+  // One outbox for the process: services write fleet events in their transactions; hooks deliver them.
+  const outbox = createOutbox({ clock });
   const apiKeys = createApiKeys({ db, clock, audit, log });
   const merchants = createMerchants({ db, clock, audit });
   const defaultHeartbeatS = config.heartbeatIntervalS;
-  const devices = createDevices({ db, clock, audit, bus, link, defaultHeartbeatS, mqttUrl: deps.mqttUrl });
-  const enrollment = createEnrollment({ db, clock, audit, bus, devices, defaultHeartbeatS });
-  const commands = createCommands({ db, clock, audit, bus, link, devices, log, defaultTtlS: config.commandTtlS });
+  const devices = createDevices({ db, clock, audit, bus, outbox, link, defaultHeartbeatS, mqttUrl: deps.mqttUrl });
+  const enrollment = createEnrollment({ db, clock, audit, bus, outbox, devices, defaultHeartbeatS });
+  const commands = createCommands({ db, clock, audit, bus, outbox, link, devices, log, defaultTtlS: config.commandTtlS });
   const sessions = createSessions({ db, clock, bus, log });
-  const ingest = createIngest({ db, bus });
+  // Telemetry, health and maintenance (issue 4).
+  const health = createHealthModule({ db, clock, bus, log, audit, outbox, devices, defaultHeartbeatS, inspectionCron: config.inspectionCron });
+  const ingest = health.ingest;
+  const hooks = createHooks({ config, db, clock, audit, outbox, log });
+  const artifacts = createArtifactsModule({ config, db, clock, audit, log, metrics: deps.metrics, devices, publicUrl: deps.publicUrl });
+  const rollouts = createRolloutsModule({
+    db, clock, log, audit, outbox, commands, artifacts: artifacts.artifacts,
+    signedDownloadUrl: artifacts.signedDownloadUrl, isConnected: (id) => link.isConnected(id),
+    // Health gate of the soak time: a critical alert raised since the install fails the update.
+    healthGate: async (deviceId, since) => {
+      const { items } = await health.alerts.list({ device: deviceId, severity: 'critical', limit: 20 });
+      const hit = items.find((a) => Date.parse(a.lastSeenAt) >= since.getTime());
+      return hit ? `critical alert during soak: ${hit.ruleName}` : null;
+    },
+  });
 
   const uplinkHandlers: UplinkHandlers = {
-    heartbeat: (ctx, hb) => ingest.accept(ctx.deviceId, ctx.receivedAt, hb),
+    ...health.uplinkHandlers,
+    heartbeat: async (ctx, hb) => {
+      await health.uplinkHandlers.heartbeat!(ctx, hb);
+      // After the commit: the engine compares the reported version with the target.
+      rollouts.onHeartbeat(ctx.deviceId, hb).catch((err: unknown) => log.error({ err, deviceId: ctx.deviceId }, 'rollout heartbeat check failed'));
+    },
+    ota: (ctx, report) => rollouts.onOtaReport(ctx.deviceId, report),
     reply: (ctx, reply) => commands.recordReply(ctx.deviceId, reply),
     presence: async (ctx, msg) => {
       if (msg.state === 'offline') await sessions.will(ctx.deviceId);
@@ -55,6 +84,7 @@ export function createModules(deps: ModuleDeps) {
 
   /** A terminal subscribed to a downlink topic: send what it is owed (HOUSE-RULES §5). */
   function onSubscribed(deviceId: string, kind: DownlinkKind): void {
+    if (kind === 'cmd') rollouts.onDeviceOnline();
     const work = kind === 'cmd'
       ? commands.resendOwed(deviceId)
       : devices.require(deviceId).then((d) => link.sendConfig(deviceId, devices.desiredConfig(d), { ifStale: true }));
@@ -63,6 +93,9 @@ export function createModules(deps: ModuleDeps) {
 
   const jobs: JobSpec[] = [
     { name: 'commands.expire', cron: '* * * * *', jitterMs: 5_000, run: () => commands.expireDue() },
+    ...hooks.jobs,
+    ...health.jobs,
+    ...rollouts.jobs,
   ];
 
   const routers = [
@@ -70,11 +103,21 @@ export function createModules(deps: ModuleDeps) {
     merchantRoutes({ merchants }),
     enrollmentRoutes({ enrollment }),
     deviceRoutes({ devices, commands }),
+    hooks.routes(),
+    ...artifacts.routers,
+    ...health.routers,
+    ...rollouts.routers,
   ];
 
   async function drain(): Promise<void> {
-    await Promise.all([ingest.drain(), sessions.drain()]);
+    await rollouts.stop();
+    await Promise.all([health.drain(), sessions.drain(), hooks.stop()]);
   }
 
-  return { link, audit, apiKeys, merchants, devices, enrollment, commands, sessions, ingest, uplinkHandlers, onSubscribed, jobs, routers, drain };
+  /** Background workers that run beside the cron jobs (app.ts starts them when it schedules). */
+  function start(): void {
+    hooks.start();
+  }
+
+  return { outbox, hooks, start, link, audit, apiKeys, merchants, devices, enrollment, commands, sessions, ingest, health, artifacts, rollouts, uplinkHandlers, onSubscribed, jobs, routers, drain };
 }

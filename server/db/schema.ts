@@ -1,6 +1,12 @@
 // Table types for Kysely. Rows are read as `Selectable<T>`, written as
 // `Insertable<T>` / `Updateable<T>`. jsonb columns are written as JSON text.
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { HooksTables } from '../hooks/hooks.tables.ts';
+import type { TelemetryTables } from '../telemetry/telemetry.tables.ts';
+import type { HealthTables } from '../health/health.tables.ts';
+import type { MaintenanceTables } from '../maintenance/maintenance.tables.ts';
+import type { ArtifactTables } from '../artifacts/artifacts.tables.ts';
+import type { RolloutTables } from '../rollouts/rollouts.tables.ts';
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 /** jsonb: read as T, written as JSON text (see `json()` in db/index.ts). */
@@ -105,6 +111,8 @@ export interface OutboxEventsTable {
   subject_id: string | null;
   data: Json<Record<string, unknown>>;
   created_at: Generated<Date>;
+  /** Set once the hooks fan-out has turned the event into deliveries. */
+  dispatched_at: Timestamp | null;
 }
 
 export interface CoreTables {
@@ -121,7 +129,7 @@ export interface CoreTables {
  * All tables. Each module declares its own tables in `<module>/<module>.tables.ts`
  * and is listed here.
  */
-export interface Database extends CoreTables {}
+export interface Database extends CoreTables, ArtifactTables, TelemetryTables, HealthTables, MaintenanceTables, HooksTables, RolloutTables {}
 
 export type ApiKey = Selectable<ApiKeysTable>;
 export type Merchant = Selectable<MerchantsTable>;

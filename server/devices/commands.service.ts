@@ -1,10 +1,13 @@
 // Remote commands: stored first, published after the commit, re-sent while
 // owed, expired after their deadline; replies recorded (DESIGN.md §7).
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import { PROTOCOL_VERSION, type Command, type CommandReply, type CommandType } from '../../protocol/messages.ts';
 import type { Audit } from '../access/audit.service.ts';
 import { json, type Db } from '../db/index.ts';
-import type { CommandRow } from '../db/schema.ts';
+import type { CommandRow, Device } from '../db/schema.ts';
 import type { FleetBus } from '../events/bus-events.ts';
+import type { Outbox, OutboxEvent } from '../events/outbox.ts';
 import type { Principal } from '../http/types.ts';
 import type { Clock } from '../lib/clock.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';
@@ -12,7 +15,7 @@ import { conflict, notFound } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { Logger } from 'pino';
 import { OPEN_COMMAND_STATES, canTransition, stateForReply, type CommandState } from './commands.states.ts';
-import type { Devices } from './devices.service.ts';
+import { deviceFacts, type Devices } from './devices.service.ts';
 import type { DeviceLink } from './link.ts';
 
 export interface NewCommand {
@@ -34,7 +37,15 @@ function wire(r: CommandRow): Command {
   return { v: PROTOCOL_VERSION, id: r.id, type: r.type as CommandType, params: r.params, expiresAt: r.expires_at.getTime() };
 }
 
-export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: FleetBus; link: DeviceLink; devices: Devices; log: Logger; defaultTtlS: number }) {
+/** The `command.failed` outbox event (webhooks); carries the device facts filters match on. */
+function commandFailedEvent(r: Pick<CommandRow, 'id' | 'type'>, device: Device, state: string, error?: unknown): OutboxEvent {
+  return {
+    type: 'command.failed', subject: { type: 'command', id: r.id },
+    data: { ...deviceFacts(device), commandId: r.id, commandType: r.type, state, error: error ?? null },
+  };
+}
+
+export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: FleetBus; outbox: Outbox; link: DeviceLink; devices: Devices; log: Logger; defaultTtlS: number }) {
   const { db, clock, link, bus } = deps;
 
   /** Publishes a stored command and records the send; false when the terminal is offline. */
@@ -64,6 +75,27 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
     });
     bus.emit('command.created', { commandId: row.id, deviceId, type: input.type });
     return db.selectFrom('commands').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
+  }
+
+  /**
+   * Writes a command inside the caller's transaction (the rollout engine's
+   * claim), so the decision and the command commit together; publish with
+   * `deliver` after the commit.
+   */
+  async function insertInTx(trx: Kysely<Database>, deviceId: string, input: NewCommand): Promise<CommandRow> {
+    const now = clock.now();
+    const row = {
+      id: newId('cmd', now.getTime()), device_id: deviceId, type: input.type, params: json(input.params ?? {}),
+      state: 'queued', created_at: now, created_by: null,
+      expires_at: new Date(now.getTime() + (input.ttlSeconds ?? deps.defaultTtlS) * 1000),
+    };
+    await trx.insertInto('commands').values(row).execute();
+    return { ...row, params: input.params ?? {}, sent_at: null, send_count: 0, replied_at: null, result: null, error: null };
+  }
+
+  /** Stops re-sending a command that is no longer wanted (a newer attempt replaced it). */
+  async function withdraw(id: string, trx: Kysely<Database> = db): Promise<void> {
+    await trx.updateTable('commands').set({ state: 'expired' }).where('id', '=', id).where('state', 'in', [...OPEN_COMMAND_STATES]).execute();
   }
 
   async function send(actor: Principal, deviceId: string, input: NewCommand) {
@@ -99,11 +131,20 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
     if (!row) return deps.log.warn({ deviceId, commandId: reply.commandId }, 'reply for unknown command');
     const next = stateForReply(reply.status);
     if (!canTransition(row.state as CommandState, next)) return;
-    await db.updateTable('commands').set({
-      state: next, replied_at: clock.now(),
-      result: reply.result === undefined ? null : json(reply.result),
-      error: reply.error === undefined ? null : json(reply.error),
-    }).where('id', '=', row.id).where('state', '=', row.state).execute();
+    const failed = next === 'failed' || next === 'rejected';
+    const device = failed ? await deps.devices.require(deviceId) : undefined;
+    const changed = await db.transaction().execute(async (trx) => {
+      const res = await trx.updateTable('commands').set({
+        state: next, replied_at: clock.now(),
+        result: reply.result === undefined ? null : json(reply.result),
+        error: reply.error === undefined ? null : json(reply.error),
+      }).where('id', '=', row.id).where('state', '=', row.state).executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) return false; // a duplicate reply won the race
+      if (device) await deps.outbox.add(trx, commandFailedEvent(row, device, next, reply.error));
+      return true;
+    });
+    if (!changed) return;
+    if (device) deps.outbox.notify();
     bus.emit('command.replied', { commandId: row.id, deviceId, state: next });
     if (next === 'failed' || next === 'rejected') bus.emit('command.failed', { commandId: row.id, deviceId, type: row.type, state: next, error: reply.error });
   }
@@ -119,14 +160,22 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
 
   /** Periodic: commands past their deadline become `expired` (idempotent). */
   async function expireDue(): Promise<number> {
-    const rows = await db.updateTable('commands').set({ state: 'expired' })
-      .where('state', 'in', [...OPEN_COMMAND_STATES]).where('expires_at', '<=', clock.now())
-      .returning(['id', 'device_id', 'type']).execute();
+    const rows = await db.transaction().execute(async (trx) => {
+      const expired = await trx.updateTable('commands').set({ state: 'expired' })
+        .where('state', 'in', [...OPEN_COMMAND_STATES]).where('expires_at', '<=', clock.now())
+        .returning(['id', 'device_id', 'type']).execute();
+      if (expired.length === 0) return expired;
+      const devices = await trx.selectFrom('devices').selectAll().where('id', 'in', [...new Set(expired.map((r) => r.device_id))]).execute();
+      const byId = new Map(devices.map((d) => [d.id, d]));
+      for (const r of expired) if (byId.has(r.device_id)) await deps.outbox.add(trx, commandFailedEvent(r, byId.get(r.device_id)!, 'expired'));
+      return expired;
+    });
+    if (rows.length) deps.outbox.notify();
     for (const r of rows) bus.emit('command.failed', { commandId: r.id, deviceId: r.device_id, type: r.type, state: 'expired' });
     return rows.length;
   }
 
-  return { send, enqueue, deliver, get: async (id: string) => commandView(await get(id)), list, recordReply, resendOwed, expireDue };
+  return { send, enqueue, insertInTx, withdraw, deliver, get: async (id: string) => commandView(await get(id)), list, recordReply, resendOwed, expireDue };
 }
 
 export type Commands = ReturnType<typeof createCommands>;

@@ -3,8 +3,10 @@
 export const COMMAND_STATES = ['queued', 'sent', 'deferred', 'succeeded', 'failed', 'rejected', 'expired'] as const;
 export type CommandState = (typeof COMMAND_STATES)[number];
 
+// A reply may overtake our own bookkeeping of the send (the terminal answers
+// before `sent` is written), so a queued command may go straight to a reply state.
 export const COMMAND_TRANSITIONS: Readonly<Record<CommandState, readonly CommandState[]>> = {
-  queued: ['sent', 'expired'],
+  queued: ['sent', 'deferred', 'succeeded', 'failed', 'rejected', 'expired'],
   sent: ['sent', 'deferred', 'succeeded', 'failed', 'rejected', 'expired'],
   deferred: ['sent', 'expired'],
   succeeded: [],

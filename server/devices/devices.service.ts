@@ -5,6 +5,7 @@ import type { Audit } from '../access/audit.service.ts';
 import { json, type Db } from '../db/index.ts';
 import type { Database, Device } from '../db/schema.ts';
 import type { FleetBus } from '../events/bus-events.ts';
+import type { Outbox } from '../events/outbox.ts';
 import type { Principal } from '../http/types.ts';
 import type { Clock } from '../lib/clock.ts';
 import { conflict, notFound, unprocessable } from '../lib/errors.ts';
@@ -20,6 +21,7 @@ export interface DevicesDeps {
   clock: Clock;
   audit: Audit;
   bus: FleetBus;
+  outbox: Outbox;
   link: DeviceLink;
   defaultHeartbeatS: number;
   mqttUrl: () => string;
@@ -48,6 +50,11 @@ export function deviceView(d: Device) {
   };
 }
 export type DeviceView = ReturnType<typeof deviceView>;
+
+/** The device fields that outbox events carry, so webhook filters (merchant, model, tags) can match. */
+export function deviceFacts(d: Pick<Device, 'id' | 'serial' | 'model' | 'merchant_id' | 'tags'>) {
+  return { deviceId: d.id, serial: d.serial, model: d.model, merchantId: d.merchant_id, tags: d.tags };
+}
 
 export function createDevices(deps: DevicesDeps) {
   const { db, clock, audit, bus, link } = deps;
@@ -86,6 +93,13 @@ export function createDevices(deps: DevicesDeps) {
       config: json({ heartbeatIntervalS: deps.defaultHeartbeatS }), enrollment_token_id: input.enrollmentTokenId ?? null,
       created_at: now, updated_at: now, approved_at: input.status === 'active' ? now : null,
     }).execute();
+    await deps.outbox.add(trx, {
+      type: 'device.enrolled', subject: { type: 'device', id },
+      data: {
+        ...deviceFacts({ id, serial: input.serial, model: input.model, merchant_id: input.merchantId ?? null, tags: input.tags ?? [] }),
+        status: input.status, firmware: input.firmware ?? null, via: input.enrollmentTokenId ? 'enrollment' : 'pre_registration',
+      },
+    });
     return { id, token };
   }
 
@@ -95,6 +109,7 @@ export function createDevices(deps: DevicesDeps) {
       await audit.record(trx, actor, { action: 'device.registered', targetType: 'device', targetId: created.id, details: { serial: input.serial, model: input.model } });
       return created;
     });
+    deps.outbox.notify();
     bus.emit('device.enrolled', { deviceId: id, merchantId: input.merchantId ?? null, status: 'active' });
     return { device: deviceView(await require(id)), credentials: credentials(id, token, deps.defaultHeartbeatS) };
   }
@@ -154,7 +169,9 @@ export function createDevices(deps: DevicesDeps) {
         .where('id', '=', id).execute();
       await trx.updateTable('commands').set({ state: 'expired' }).where('device_id', '=', id).where('state', 'in', ['queued', 'sent', 'deferred']).execute();
       await audit.record(trx, actor, { action: 'device.decommissioned', targetType: 'device', targetId: id });
+      await deps.outbox.add(trx, { type: 'device.decommissioned', subject: { type: 'device', id }, data: { ...deviceFacts(before), previousStatus: before.status } });
     });
+    deps.outbox.notify();
     link.disconnect(id);
     bus.emit('device.status_changed', { deviceId: id, from: before.status, to: 'decommissioned' });
     bus.emit('device.decommissioned', { deviceId: id });

@@ -11,6 +11,7 @@ import { decodeCursor, pageOf } from '../lib/cursor.ts';
 import { newId } from '../lib/ids.ts';
 import { hashSecret, newSecret } from '../lib/secrets.ts';
 import type { FleetBus } from '../events/bus-events.ts';
+import type { Outbox } from '../events/outbox.ts';
 import type { Devices } from './devices.service.ts';
 import type { EnrollmentToken } from '../db/schema.ts';
 
@@ -26,7 +27,7 @@ function tokenView(t: EnrollmentToken) {
 
 const invalidToken = () => new DomainError('unauthorized', 'invalid_enrollment_token', 'the enrolment token is unknown, expired, revoked or used up');
 
-export function createEnrollment(deps: { db: Db; clock: Clock; audit: Audit; bus: FleetBus; devices: Devices; defaultHeartbeatS: number }) {
+export function createEnrollment(deps: { db: Db; clock: Clock; audit: Audit; bus: FleetBus; outbox: Outbox; devices: Devices; defaultHeartbeatS: number }) {
   const { db, clock, audit } = deps;
 
   async function createToken(actor: Principal, input: CreateEnrollmentToken) {
@@ -85,6 +86,7 @@ export function createEnrollment(deps: { db: Db; clock: Clock; audit: Audit; bus
       await audit.record(trx, null, { action: 'device.enrolled', targetType: 'device', targetId: created.id, details: { serial: req.serial, enrollmentTokenId: tok.id, status } });
       return { ...created, status, merchantId: tok.merchant_id };
     });
+    deps.outbox.notify(); // devices.insert wrote device.enrolled in the transaction
     deps.bus.emit('device.enrolled', { deviceId: result.id, merchantId: result.merchantId, status: result.status });
     return { ...deps.devices.credentials(result.id, result.token, deps.defaultHeartbeatS), status: result.status };
   }

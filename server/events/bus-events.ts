@@ -12,6 +12,7 @@ export interface FleetEvents extends Record<string, unknown> {
   'device.connected': { deviceId: string; at: Date };
   'device.disconnected': { deviceId: string; at: Date };
   'device.heartbeat': { deviceId: string; at: Date };
+  'device.presence_changed': { deviceId: string; from: string | null; to: string; at: Date };
   'command.created': { commandId: string; deviceId: string; type: string };
   'command.replied': { commandId: string; deviceId: string; state: string };
   'command.failed': { commandId: string; deviceId: string; type: string; state: string; error?: unknown };

@@ -32,6 +32,16 @@ export function createMetrics() {
     commandsSent: new Counter({
       name: 'posfleet_commands_published_total', help: 'commands published to terminals', labelNames: ['type'], registers: [registry],
     }),
+    artifactUploads: new Counter({
+      name: 'posfleet_artifact_uploads_total', help: 'artifact uploads by result (stored or the refusal code)', labelNames: ['result'], registers: [registry],
+    }),
+    artifactDownloads: new Counter({
+      name: 'posfleet_artifact_downloads_total', help: 'artifact download requests by result (full, partial, head, not_modified, refused, unsatisfiable)',
+      labelNames: ['result'], registers: [registry],
+    }),
+    artifactBytesServed: new Counter({
+      name: 'posfleet_artifact_bytes_served_total', help: 'artifact payload bytes sent to terminals', registers: [registry],
+    }),
   };
 }
 

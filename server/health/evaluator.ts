@@ -1,0 +1,129 @@
+// Rule evaluation over batches of observations (heartbeats, events, presence
+// changes). Reads the rules from the cache and the persisted per-(device, rule)
+// states of the devices in the batch, steps each applicable rule, and writes
+// changed states and alert effects in one transaction, so a restart neither
+// re-fires nor forgets. Work is proportional to the rules that apply.
+import { sql, type Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { json, type Db } from '../db/index.ts';
+import type { Database } from '../db/schema.ts';
+import type { Outbox } from '../events/outbox.ts';
+import { Batcher } from '../lib/batcher.ts';
+import type { Observation } from '../telemetry/ingest.ts';
+import type { Alerts, DeviceMeta } from './alerts.service.ts';
+import type { AlertRow } from './health.tables.ts';
+import { applies, initialRuleState, isDefaultState, isFlapping, metricAt, step, type RuleState } from './rules.engine.ts';
+import { inScope, type Rule, type Rules } from './rules.service.ts';
+
+/** Opens the ticket an alert+ticket rule asks for; returns its id. */
+export type TicketOpener = (trx: Kysely<Database>, alert: AlertRow, device: DeviceMeta, rule: Rule) => Promise<string | null>;
+
+type Effect =
+  | { kind: 'open'; device: DeviceMeta; rule: Rule; value: unknown; at: Date; flapping: boolean }
+  | { kind: 'touch'; device: DeviceMeta; rule: Rule; value: unknown; at: Date; flapping: boolean }
+  | { kind: 'resolve'; device: DeviceMeta; rule: Rule };
+
+const k = (deviceId: string, ruleId: string) => `${deviceId}|${ruleId}`;
+
+async function loadDevices(db: Kysely<Database>, ids: string[]): Promise<Map<string, DeviceMeta>> {
+  const rows = await db.selectFrom('devices').select(['id', 'model', 'merchant_id', 'tags', 'status']).where('id', 'in', ids).execute();
+  return new Map(rows.map((r) => [r.id, { id: r.id, model: r.model, merchantId: r.merchant_id, tags: r.tags, status: r.status }]));
+}
+
+export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; outbox: Outbox; log: Logger; openTicket?: TicketOpener }) {
+  const { db, rules, alerts, outbox } = deps;
+
+  /** Steps every applicable rule for every observation, in time order; pure apart from the reads. */
+  function run(obs: Observation[], active: Rule[], devices: Map<string, DeviceMeta>, states: Map<string, RuleState>) {
+    const changed = new Map<string, { deviceId: string; ruleId: string; state: RuleState }>();
+    const effects: Effect[] = [];
+    for (const o of [...obs].sort((a, b) => a.at.getTime() - b.at.getTime())) {
+      const device = devices.get(o.deviceId);
+      if (!device || device.status === 'decommissioned') continue;
+      for (const rule of active) {
+        if (!applies(rule, o.metrics) || !inScope(rule, device)) continue;
+        const prev = states.get(k(o.deviceId, rule.id)) ?? initialRuleState();
+        const { state, effect } = step(rule, prev, o.metrics, o.at.getTime());
+        if (JSON.stringify(state) !== JSON.stringify(prev)) {
+          states.set(k(o.deviceId, rule.id), state);
+          changed.set(k(o.deviceId, rule.id), { deviceId: o.deviceId, ruleId: rule.id, state });
+        }
+        const value = metricAt(o.metrics, rule.metric);
+        const flapping = isFlapping(state, o.at.getTime());
+        if (effect === 'resolve') effects.push({ kind: 'resolve', device, rule });
+        else if (effect) effects.push({ kind: effect, device, rule, value, at: o.at, flapping });
+      }
+    }
+    return { changed: [...changed.values()], effects };
+  }
+
+  async function saveStates(trx: Kysely<Database>, changed: { deviceId: string; ruleId: string; state: RuleState }[], at: Date) {
+    const keep = changed.filter((c) => !isDefaultState(c.state));
+    const drop = changed.filter((c) => isDefaultState(c.state));
+    if (keep.length > 0) {
+      await sql`
+        INSERT INTO rule_state (device_id, rule_id, state, updated_at)
+        SELECT d, r, s::jsonb, ${at.toISOString()}::timestamptz
+        FROM unnest(${keep.map((c) => c.deviceId)}::text[], ${keep.map((c) => c.ruleId)}::text[], ${keep.map((c) => json(c.state))}::text[]) AS x(d, r, s)
+        ON CONFLICT (device_id, rule_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`.execute(trx);
+    }
+    for (const c of drop) await trx.deleteFrom('rule_state').where('device_id', '=', c.deviceId).where('rule_id', '=', c.ruleId).execute();
+  }
+
+  async function applyEffects(trx: Kysely<Database>, effects: Effect[], open: Map<string, string>) {
+    const touches: { alertId: string; at: Date; value: unknown; flapping: boolean }[] = [];
+    for (const e of effects) {
+      const existing = open.get(k(e.device.id, e.rule.id));
+      if (e.kind === 'resolve') {
+        if (existing) await alerts.close(trx, existing, null, 'auto', e.device.tags);
+        open.delete(k(e.device.id, e.rule.id));
+      } else if (existing) {
+        touches.push({ alertId: existing, at: e.at, value: e.value, flapping: e.flapping });
+      } else {
+        // A touch with no open alert (resolved by hand while the rule still fired) opens a fresh one.
+        const alert = await alerts.open(trx, e.device, e.rule, e.value, e.at, e.flapping);
+        open.set(k(e.device.id, e.rule.id), alert.id);
+        if (e.rule.action === 'alert+ticket' && !alert.muted && deps.openTicket) {
+          const ticketId = await deps.openTicket(trx, alert, e.device, e.rule);
+          if (ticketId) await trx.updateTable('alerts').set({ ticket_id: ticketId }).where('id', '=', alert.id).execute();
+        }
+      }
+    }
+    await alerts.touchMany(trx, touches);
+  }
+
+  async function evaluate(obs: Observation[]): Promise<void> {
+    const active = await rules.active();
+    if (active.length === 0 || obs.length === 0) return;
+    const ids = [...new Set(obs.map((o) => o.deviceId))];
+    const [devices, stateRows] = await Promise.all([
+      loadDevices(db, ids),
+      db.selectFrom('rule_state').selectAll().where('device_id', 'in', ids).execute(),
+    ]);
+    const states = new Map(stateRows.map((r) => [k(r.device_id, r.rule_id), r.state as RuleState]));
+    const { changed, effects } = run(obs, active, devices, states);
+    if (changed.length === 0 && effects.length === 0) return;
+    await db.transaction().execute(async (trx) => {
+      const openRows = await trx.selectFrom('alerts').select(['id', 'device_id', 'rule_id'])
+        .where('device_id', 'in', [...new Set(effects.map((e) => e.device.id))].concat('')).where('state', '<>', 'resolved').execute();
+      await saveStates(trx, changed, obs[obs.length - 1].at);
+      await applyEffects(trx, effects, new Map(openRows.map((r) => [k(r.device_id, r.rule_id), r.id])));
+    });
+    if (effects.some((e) => e.kind !== 'touch')) outbox.notify();
+  }
+
+  // One writer per instance keeps the per-(device, rule) state sequential.
+  const batcher = new Batcher<Observation>({ maxItems: 2_000, maxDelayMs: 10, flush: evaluate });
+
+  return {
+    /** Queue observations; evaluation happens shortly after (not on the PUBACK path). */
+    observe(obs: Observation[]): void {
+      for (const o of obs) batcher.add(o).catch((err: unknown) => deps.log.error({ err, deviceId: o.deviceId }, 'rule evaluation failed'));
+    },
+    /** Evaluate now and wait (sweeps and tests). */
+    evaluateNow: (obs: Observation[]) => Promise.all(obs.map((o) => batcher.add(o))).then(() => undefined),
+    drain: () => batcher.drain(),
+  };
+}
+
+export type Evaluator = ReturnType<typeof createEvaluator>;

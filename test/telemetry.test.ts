@@ -1,0 +1,141 @@
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../server/lib/clock.ts';
+import { connectDevice, enrollDevice, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
+import { dbKind } from './helpers/db.ts';
+import { activeAlerts, beat, outboxTypes, publish, settle } from './helpers/health.ts';
+
+describe(`telemetry and presence (${dbKind()})`, () => {
+  const clock = new ManualClock(Date.UTC(2026, 1, 2, 9, 0, 0));
+  let t: TestApp;
+  const clients: MqttClient[] = [];
+  beforeAll(async () => { t = await startTestApp({ clock }); });
+  afterAll(async () => {
+    for (const c of clients) c.end(true);
+    await t.stop();
+  });
+
+  async function device(): Promise<{ d: EnrolledDevice; client: MqttClient }> {
+    const d = await enrollDevice(t, { model: 'T1' });
+    const client = await connectDevice(t.app, d);
+    clients.push(client);
+    return { d, client };
+  }
+
+  it('stores each heartbeat once, keeps the latest vitals, derives drift and records reboots', async () => {
+    const { d, client } = await device();
+    const topic = `fleet/${d.deviceId}/heartbeat`;
+    await publish(client, topic, beat(clock, 1, { ts: clock.nowMs() - 2_000, battery: { pct: 80 } }));
+    await publish(client, topic, beat(clock, 1, { battery: { pct: 80 } })); // a resend: same (device, bootId, seq)
+    clock.advance(60_000);
+    await publish(client, topic, beat(clock, 2, { battery: { pct: 79 } }));
+    clock.advance(60_000);
+    await publish(client, topic, beat(clock, 0, { bootId: 'boot-b', sys: { rebootReason: 'watchdog' }, battery: { pct: 78 } }));
+    await settle(t);
+    const rows = await t.app.db.selectFrom('heartbeats').selectAll().where('device_id', '=', d.deviceId).orderBy('received_at').execute();
+    expect(rows.map((r) => [r.boot_id, Number(r.seq)])).toEqual([['boot-a', 1], ['boot-a', 2], ['boot-b', 0]]);
+    expect(Number(rows[0].drift_ms)).toBe(2_000);
+    const boots = await t.app.health.history.boots(d.deviceId);
+    expect(boots.map((b) => [b.bootId, b.reason])).toEqual([['boot-b', 'watchdog'], ['boot-a', null]]);
+    const latest = await t.app.health.history.latest(d.deviceId);
+    expect(latest).toMatchObject({ bootId: 'boot-b', seq: 0, vitals: { battery: { pct: 78 } } });
+    const dev = await t.api('GET', `/api/v1/devices/${d.deviceId}`);
+    expect(dev.body.lastSeenAt).toBe(clock.now().toISOString());
+  });
+
+  it('serves history raw and by the hour, before and after the roll-up, and applies retention', async () => {
+    const { d, client } = await device();
+    const start = clock.now();
+    for (let i = 0; i < 6; i++) {
+      await publish(client, `fleet/${d.deviceId}/heartbeat`, beat(clock, i, { battery: { pct: 90 - i } }));
+      clock.advance(20 * 60_000);
+    }
+    await settle(t);
+    const q = `from=${start.toISOString()}&to=${clock.now().toISOString()}`;
+    const raw = await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats?${q}&limit=4`);
+    expect(raw.status).toBe(200);
+    expect(raw.body.items).toHaveLength(4);
+    const rest = await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats?${q}&limit=4&cursor=${raw.body.nextCursor}`);
+    expect(rest.body.items.map((i: { seq: number }) => i.seq)).toEqual([4, 5]);
+    const live = await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats?${q}&resolution=hour`);
+    expect(live.body.items.reduce((n: number, h: { count: number }) => n + h.count, 0)).toBe(6);
+    await t.app.health.history.rollup();
+    const rolled = await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats?${q}&resolution=hour`);
+    expect(rolled.body.items).toEqual(live.body.items);
+    expect(rolled.body.items[0].stats.batteryPctAvg).toBeGreaterThan(80);
+
+    clock.advance(31 * 86_400_000);
+    await t.app.health.history.retain();
+    const after = await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats?${q}`);
+    expect(after.body.items).toHaveLength(0);
+    const kept = await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats?${q}&resolution=hour`);
+    expect(kept.body.items.reduce((n: number, h: { count: number }) => n + h.count, 0)).toBe(6);
+  });
+
+  it('moves a silent terminal online → late → offline → missing → online, each change an outbox event', async () => {
+    const { d, client } = await device();
+    await publish(client, `fleet/${d.deviceId}/heartbeat`, beat(clock, 1));
+    await settle(t);
+    const state = async () => (await t.api('GET', `/api/v1/devices/${d.deviceId}/health`)).body.presence;
+    expect(await state()).toBe('online');
+    clock.advance(80_000);
+    await t.app.health.presence.sweep();
+    expect(await state()).toBe('online');
+    clock.advance(20_000); // 100 s of silence at a 60 s interval: one heartbeat missed
+    await t.app.health.presence.sweep();
+    expect(await state()).toBe('late');
+    clock.advance(120_000); // 220 s: three missed
+    await t.app.health.presence.sweep();
+    expect(await state()).toBe('offline');
+    expect((await activeAlerts(t, d.deviceId)).map((a) => a.ruleId)).toEqual(['rule_offline']);
+    clock.advance(24 * 3600_000);
+    await t.app.health.presence.sweep();
+    expect(await state()).toBe('missing');
+    expect((await activeAlerts(t, d.deviceId)).map((a) => a.ruleId).sort()).toEqual(['rule_missing', 'rule_offline']);
+    await publish(client, `fleet/${d.deviceId}/heartbeat`, beat(clock, 2));
+    await settle(t);
+    expect(await state()).toBe('online');
+    expect(await activeAlerts(t, d.deviceId)).toEqual([]);
+    const events = await t.app.db.selectFrom('outbox_events').select(['type', 'data']).where('subject_id', '=', d.deviceId)
+      .where('type', '=', 'device.presence_changed').orderBy('seq').execute();
+    expect(events.map((e) => `${e.data.from}→${e.data.to}`)).toEqual(['null→online', 'online→late', 'late→offline', 'offline→missing', 'missing→online']);
+    expect(events[1].data).toMatchObject({ deviceId: d.deviceId, model: 'T1', merchantId: d.merchantId, tags: [] });
+  });
+
+  it('takes a terminal offline after a disconnect once the grace period has passed', async () => {
+    const { d, client } = await device();
+    await publish(client, `fleet/${d.deviceId}/heartbeat`, beat(clock, 1));
+    await settle(t);
+    await new Promise<void>((r) => client.end(false, {}, () => r()));
+    await t.app.sessions.drain();
+    await new Promise((r) => setTimeout(r, 100));
+    await t.app.sessions.drain();
+    clock.advance(30_000);
+    expect((await t.app.health.presence.sweep()).filter((c) => c.deviceId === d.deviceId)).toEqual([]);
+    clock.advance(31_000);
+    const moved = (await t.app.health.presence.sweep()).filter((c) => c.deviceId === d.deviceId);
+    expect(moved.map((m) => [m.from, m.to])).toEqual([['online', 'offline']]);
+  });
+
+  it('records device events once and lets a tamper event raise the tamper alert', async () => {
+    const { d, client } = await device();
+    const ev = { v: 1, ts: clock.nowMs(), type: 'tamper', severity: 'critical', data: { sensor: 'case' } };
+    await publish(client, `fleet/${d.deviceId}/event`, ev);
+    await publish(client, `fleet/${d.deviceId}/event`, ev); // redelivered
+    await settle(t);
+    const list = await t.api('GET', `/api/v1/devices/${d.deviceId}/events`);
+    expect(list.body.items).toHaveLength(1);
+    const alerts = await activeAlerts(t, d.deviceId);
+    expect(alerts.map((a) => [a.ruleId, a.severity])).toEqual([['rule_tamper', 'critical']]);
+    expect(await outboxTypes(t, alerts[0].id)).toEqual(['alert.opened']);
+  });
+
+  it('drops a heartbeat that does not validate without disturbing the session', async () => {
+    const { d, client } = await device();
+    await publish(client, `fleet/${d.deviceId}/heartbeat`, { v: 1, seq: -1 });
+    await publish(client, `fleet/${d.deviceId}/heartbeat`, beat(clock, 1));
+    await settle(t);
+    const n = await t.app.db.selectFrom('heartbeats').select((eb) => eb.fn.countAll<number>().as('n')).where('device_id', '=', d.deviceId).executeTakeFirst();
+    expect(Number(n?.n)).toBe(1);
+  });
+});
