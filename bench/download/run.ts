@@ -52,7 +52,8 @@ function sparePort(): Promise<number> {
 }
 
 async function startPosfleet(dataDir: string, adminToken: string): Promise<{ baseUrl: string; pid: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'], {
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'], {
     cwd: repoRoot,
     env: { ...process.env, PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, POSFLEET_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -76,7 +77,7 @@ async function startPosfleet(dataDir: string, adminToken: string): Promise<{ bas
   });
 }
 
-async function startNginx(bin: string, dir: string, root: string, file: string, port: number, workers: string): Promise<string> {
+async function startNginx(bin: string, dir: string, root: string, file: string, port: number, workers: string): Promise<{ url: string; pid: number }> {
   const conf = `
 worker_processes ${workers};
 user root;
@@ -106,14 +107,36 @@ http {
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}; see ${dir}/error.log`);
     const ok = await fetch(url, { method: 'HEAD' }).then((r) => r.ok, () => false);
-    if (ok) return url;
+    if (ok) return { url, pid: child.pid! };
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('nginx did not answer in 5 s');
 }
 
+/** CPU seconds (user + system) used so far by these processes and their children's threads. */
+async function cpuSeconds(pids: number[]): Promise<number> {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks / 100;
+}
+
+function childPids(pid: number): number[] {
+  const out = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout;
+  return out.split('\n').map((x) => Number(x.trim())).filter((x) => x > 0);
+}
+
 /** Runs `downloaders` concurrent downloaders × `rounds` against `url`; MB/s (10^6 bytes per second). */
-async function measure(url: string, headers: Record<string, string>, n = downloaders, r = rounds): Promise<number> {
+interface Figures {
+  mbps: number;
+  /** Server CPU seconds per GB served: what the throughput costs, less sensitive to a busy machine. */
+  cpuPerGb: number;
+}
+
+async function measure(url: string, headers: Record<string, string>, serverPids: number[], n = downloaders, r = rounds): Promise<Figures> {
   const per = Array.from({ length: clientThreads }, (_, i) => Math.floor(n / clientThreads) + (i < n % clientThreads ? 1 : 0)).filter((x) => x > 0);
   const clients = per.map((count) => fork(fileURLToPath(new URL('./client.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
@@ -123,17 +146,19 @@ async function measure(url: string, headers: Record<string, string>, n = downloa
     w.once('message', res);
     w.once('exit', (code) => rej(new Error(`download client exited with ${code}`)));
   })));
+  const cpuBefore = await cpuSeconds(serverPids);
   const started = performance.now();
   const results = await Promise.all(clients.map((w) => new Promise<{ bytes?: number; error?: string }>((res) => {
     w.once('message', (m) => res(m as never));
     w.send('go');
   })));
   const seconds = (performance.now() - started) / 1000;
+  const cpu = (await cpuSeconds(serverPids)) - cpuBefore;
   for (const w of clients) w.removeAllListeners('exit');
   const failed = results.find((x) => x.error);
   if (failed) throw new Error(`download failed: ${failed.error}`);
   const bytes = results.reduce((a, x) => a + (x.bytes ?? 0), 0);
-  return bytes / 1e6 / seconds;
+  return { mbps: bytes / 1e6 / seconds, cpuPerGb: cpu / (bytes / 1e9) };
 }
 
 async function main(): Promise<void> {
@@ -171,24 +196,29 @@ async function main(): Promise<void> {
 
     const nginxDir = join(work, 'nginx');
     await import('node:fs/promises').then((fs) => fs.mkdir(nginxDir));
-    const nginxUrl = await startNginx(nginx, nginxDir, join(dataDir, 'artifacts'), artifact.id, await sparePort(), v['nginx-workers']!);
+    const { url: nginxUrl, pid: nginxPid } = await startNginx(nginx, nginxDir, join(dataDir, 'artifacts'), artifact.id, await sparePort(), v['nginx-workers']!);
     console.log(`  posfleet pid ${server.pid} at ${posfleetUrl}\n  nginx (${v['nginx-workers']} workers, sendfile on) at ${nginxUrl}`);
 
+    const posfleetPids = [server.pid];
+    const nginxPids = [nginxPid, ...childPids(nginxPid)];
     // Warm-up: page cache, JIT, connections.
-    await measure(posfleetUrl, auth, 4, 1);
-    await measure(nginxUrl, {}, 4, 1);
+    await measure(posfleetUrl, auth, posfleetPids, 4, 1);
+    await measure(nginxUrl, {}, nginxPids, 4, 1);
 
-    const p: number[] = [];
-    const n: number[] = [];
+    const p: Figures[] = [];
+    const n: Figures[] = [];
+    const show = (f: Figures) => `${f.mbps.toFixed(0)} MB/s (${f.cpuPerGb.toFixed(2)} CPU s/GB)`;
     for (let i = 0; i < repeat; i++) {
-      p.push(await measure(posfleetUrl, auth));
-      n.push(await measure(nginxUrl, {}));
-      console.log(`  run ${i + 1}: posfleet ${p[i].toFixed(0)} MB/s, nginx ${n[i].toFixed(0)} MB/s`);
+      p.push(await measure(posfleetUrl, auth, posfleetPids));
+      n.push(await measure(nginxUrl, {}, nginxPids));
+      console.log(`  run ${i + 1}: posfleet ${show(p[i])}, nginx ${show(n[i])}`);
     }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const ratio = mean(p) / mean(n);
-    console.log(`posfleet ${mean(p).toFixed(0)} MB/s`);
-    console.log(`nginx    ${mean(n).toFixed(0)} MB/s`);
+    const mean = (xs: Figures[]): Figures => ({
+      mbps: xs.reduce((a, b) => a + b.mbps, 0) / xs.length, cpuPerGb: xs.reduce((a, b) => a + b.cpuPerGb, 0) / xs.length,
+    });
+    const ratio = mean(p).mbps / mean(n).mbps;
+    console.log(`posfleet ${show(mean(p))}`);
+    console.log(`nginx    ${show(mean(n))}`);
     console.log(`ratio    ${ratio.toFixed(2)} (goal ≥ 0.80: ${ratio >= 0.8 ? 'met' : 'NOT met'})`);
   } finally {
     for (const c of children) c.kill('SIGTERM');

@@ -32,6 +32,8 @@ export interface ArtifactStore {
   open(key: string, span?: ByteSpan): Promise<Readable>;
   stat(key: string): Promise<{ size: number } | null>;
   delete(key: string): Promise<void>;
+  /** Path of the payload file when the store is this machine's disk: downloads then use a faster copy loop. */
+  localPath?(key: string): string;
 }
 
 const KEY = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
@@ -81,5 +83,5 @@ export function createLocalStore(root: string): ArtifactStore {
     }
   }
 
-  return { put, open: openPayload, stat: statPayload, delete: (key) => rm(pathOf(key), { force: true }) };
+  return { put, open: openPayload, stat: statPayload, delete: (key) => rm(pathOf(key), { force: true }), localPath: pathOf };
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { createRoute } from '@hono/zod-openapi';
 import { body, errors, guarded, idParam, json, listQuery, page, router, z } from '../http/openapi.ts';
 import type { Metrics } from '../lib/metrics.ts';
@@ -48,7 +49,9 @@ export function artifactRoutes(deps: { artifacts: Artifacts; downloads: Download
     request: { body: { content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } }, required: true } },
     responses: { 201: json(artifactSchema), 400: errors[400], 409: errors[409], 413: error413, 422: errors[422] },
   }), async (c) => {
-    const raw = c.req.raw.body;
+    // On the Node server, read the request itself: no Web stream per chunk in between.
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const raw = incoming ?? c.req.raw.body;
     if (!raw) return c.json({ error: { code: 'truncated', message: 'the request has no body: send the package file' } }, 400);
     return c.json(await artifacts.upload(c.get('principal'), raw), 201);
   });

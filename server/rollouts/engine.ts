@@ -101,7 +101,10 @@ export function createEngine(deps: EngineDeps) {
       const res = await trx.updateTable('rollouts').set({ current_wave: r.current_wave + 1, reason: null, updated_at: clock.now() })
         .where('id', '=', r.id).where('current_wave', '=', r.current_wave).where('state', '=', 'running').executeTakeFirst();
       if (Number(res.numUpdatedRows) === 1) {
-        await rollouts.event(trx, 'rollout.wave_completed', { id: r.id, name: r.name, wave: r.current_wave, successRate: rate, counts: perWave[r.current_wave] });
+        await rollouts.event(trx, 'rollout.wave_completed', {
+          id: r.id, name: r.name, component: r.component, version: r.version, currentWave: r.current_wave + 1,
+          wave: r.current_wave, successRate: rate, counts: perWave[r.current_wave],
+        });
       }
     });
     log.info({ msg: 'wave completed', rolloutId: r.id, wave: r.current_wave, successRate: rate });
