@@ -42,7 +42,11 @@ describe(`commands (${dbKind()})`, () => {
     const cmd = await eventually(() => got.find((m) => m.topic.endsWith('/cmd')));
     expect(cmd.body).toMatchObject({ v: 1, id: sent.body.id, type: 'diagnostics', params: {} });
     expect(got.find((m) => m.topic.endsWith('/config'))?.body).toMatchObject({ v: 1, revision: 1, heartbeatIntervalS: 60 });
-    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}/commands`)).body.items[0]).toMatchObject({ state: 'sent', sendCount: 1 });
+    // The send is recorded just after the publish; the terminal may see the command first.
+    await eventually(async () => {
+      const row = (await t.api('GET', `/api/v1/devices/${d.deviceId}/commands`)).body.items[0];
+      return row.state === 'sent' && row.sendCount === 1;
+    });
 
     c.publish(`fleet/${d.deviceId}/reply`, JSON.stringify({ v: 1, commandId: sent.body.id, status: 'ok', result: { printer: 'pass' } }), { qos: 1 });
     const done = await eventually(async () => {

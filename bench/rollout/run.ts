@@ -57,6 +57,7 @@ const serverLog = join(work, 'server.log');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+const fmt = (m: Record<string, number>) => Object.entries(m).map(([k, n]) => `${k} ${n}`).join(', ');
 const elapsed = (t0: number) => `${f((Date.now() - t0) / 1000, 1)} s`;
 const freePort = () => new Promise<number>((resolve, reject) => {
   const s = createServer();
@@ -192,11 +193,11 @@ async function uploadRelease(base: string): Promise<{ artifactId: string; public
 
 const reports: (SimReport | undefined)[] = [];
 function simTotals() {
-  const out = { online: 0, upgraded: 0, heartbeats: 0, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
+  const out = { online: 0, upgraded: 0, heartbeats: 0, byState: {} as Record<string, number>, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
   for (const r of reports) {
     if (!r) continue;
     out.online += r.online; out.upgraded += r.upgraded; out.heartbeats += r.heartbeats;
-    for (const [key, m] of [['updates', r.updates], ['otaErrors', r.otaErrors], ['errors', r.errors]] as const) {
+    for (const [key, m] of [['byState', r.byState], ['updates', r.updates], ['otaErrors', r.otaErrors], ['errors', r.errors]] as const) {
       for (const [k, n] of Object.entries(m)) out[key][k] = (out[key][k] ?? 0) + n;
     }
   }
@@ -301,7 +302,7 @@ async function main(): Promise<void> {
     if (Date.now() - lastPrint >= 5_000 || r.state !== 'running') {
       lastPrint = Date.now();
       const c = Object.entries(r.counts).map(([k, n]) => `${k} ${n}`).join(', ');
-      console.log(`  ${elapsed(t0).padStart(7)}  ${r.state}: ${c} | terminals on ${TARGET}: ${sim.upgraded} | server CPU ${f(cpuSeconds(pid) - cpu0.server, 1)} s`);
+      console.log(`  ${elapsed(t0).padStart(7)}  ${r.state}: ${c} | agents on ${TARGET}: ${sim.upgraded}, ${fmt(sim.byState)} | server CPU ${f(cpuSeconds(pid) - cpu0.server, 1)} s`);
     }
     if (r.state !== 'running') { final = r; break; }
   }
@@ -341,7 +342,7 @@ async function main(): Promise<void> {
     `  server RSS         ${f(hwm)} MiB peak (VmHWM), ${f(peakRss)} MiB highest sampled during the rollout`,
     `  PostgreSQL CPU     ${f(pgCpu, 1)} s (${f(pgCpu / wallS, 2)} cores avg; backends of ${DB_NAME})`,
     `  simulator CPU      ${f(simCpu, 1)} s (${f(simCpu / wallS, 2)} cores avg, ${sims.length} process(es))`,
-    `  agents             updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,
+    `  agents             ${fmt(sim.byState)}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,
     `  machine            ${cpus().length} CPUs busy ${f((cpu1.machine - cpu0.machine) / wallS, 2)} cores avg, of which ${f(otherCpu / wallS, 2)} cores outside posfleet, its backends and the simulators (load ${loadavg().map((x) => f(x, 2)).join(' ')}; load before ${loadBefore})`,
   ].join('\n'));
   const warnings = tail(serverLog, 10_000).split('\n').filter((l) => /"level":(40|50|60)/.test(l));

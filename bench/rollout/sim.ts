@@ -23,6 +23,8 @@ export interface SimReport {
   type: 'stats';
   terminals: number;
   online: number;
+  /** Terminals by agent state (online, connecting, rebooting, offline…). */
+  byState: Record<string, number>;
   /** Terminals whose installed firmware is the target version. */
   upgraded: number;
   updates: Record<string, number>;
@@ -45,7 +47,7 @@ function report(): SimReport {
   let upgraded = 0;
   for (const a of fleet.agents) if (a.firmware === job!.target) upgraded++;
   return {
-    type: 'stats', terminals: s.terminals, online: s.online, upgraded, updates: s.updates, otaErrors: s.otaErrors,
+    type: 'stats', terminals: s.terminals, online: s.online, byState: s.byState as Record<string, number>, upgraded, updates: s.updates, otaErrors: s.otaErrors,
     errors: s.errorsByCode, heartbeats: s.heartbeats,
   };
 }

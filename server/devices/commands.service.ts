@@ -14,7 +14,7 @@ import { decodeCursor, pageOf } from '../lib/cursor.ts';
 import { conflict, notFound } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { Logger } from 'pino';
-import { OPEN_COMMAND_STATES, canTransition, stateForReply, type CommandState } from './commands.states.ts';
+import { OPEN_COMMAND_STATES, canTransition, openStatesLeadingTo, stateForReply, type CommandState } from './commands.states.ts';
 import { deviceFacts, type Devices } from './devices.service.ts';
 import type { DeviceLink } from './link.ts';
 
@@ -138,8 +138,9 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
         state: next, replied_at: clock.now(),
         result: reply.result === undefined ? null : json(reply.result),
         error: reply.error === undefined ? null : json(reply.error),
-      }).where('id', '=', row.id).where('state', '=', row.state).executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) return false; // a duplicate reply won the race
+      }).where('id', '=', row.id).where('state', 'in', openStatesLeadingTo(next)).executeTakeFirst();
+      // 0 rows: a duplicate reply won the race (the send mark may change under us; that is fine).
+      if (Number(res.numUpdatedRows) === 0) return false;
       if (device) await deps.outbox.add(trx, commandFailedEvent(row, device, next, reply.error));
       return true;
     });

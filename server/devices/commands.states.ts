@@ -8,7 +8,7 @@ export type CommandState = (typeof COMMAND_STATES)[number];
 export const COMMAND_TRANSITIONS: Readonly<Record<CommandState, readonly CommandState[]>> = {
   queued: ['sent', 'deferred', 'succeeded', 'failed', 'rejected', 'expired'],
   sent: ['sent', 'deferred', 'succeeded', 'failed', 'rejected', 'expired'],
-  deferred: ['sent', 'expired'],
+  deferred: ['sent', 'succeeded', 'failed', 'rejected', 'expired'],
   succeeded: [],
   failed: [],
   rejected: [],
@@ -17,6 +17,11 @@ export const COMMAND_TRANSITIONS: Readonly<Record<CommandState, readonly Command
 
 /** States in which the terminal still owes an answer. */
 export const OPEN_COMMAND_STATES: readonly CommandState[] = ['queued', 'sent', 'deferred'];
+
+/** Open states from which `to` may be reached (a reply races the `sent` mark). */
+export function openStatesLeadingTo(to: CommandState): CommandState[] {
+  return OPEN_COMMAND_STATES.filter((s) => canTransition(s, to));
+}
 
 export function canTransition(from: CommandState, to: CommandState): boolean {
   return COMMAND_TRANSITIONS[from].includes(to);

@@ -5,14 +5,14 @@
 import pg from 'pg';
 import { createDb, type DbHandle } from '../../server/db/index.ts';
 import { migrateToLatest } from '../../server/db/migrator.ts';
-import { TEMPLATE_DB, withDatabase } from './pg-names.ts';
+import { TEMPLATE_DB, withDatabase, workerDb } from './pg-names.ts';
 
 let shared: Promise<DbHandle> | undefined;
 
 export const dbKind = (): 'postgres' | 'pglite' => (process.env.DATABASE_URL ? 'postgres' : 'pglite');
 
 async function cloneTemplate(url: string): Promise<string> {
-  const name = `posfleet_test_w${process.env.VITEST_POOL_ID ?? process.pid}`;
+  const name = workerDb(process.env.VITEST_POOL_ID ?? String(process.pid));
   const admin = new pg.Client({ connectionString: withDatabase(url, 'postgres') });
   await admin.connect();
   try {
