@@ -60,6 +60,7 @@ export function createModules(deps: ModuleDeps) {
   const rollouts = createRolloutsModule({
     db, clock, log, audit, outbox, commands, artifacts: artifacts.artifacts,
     signedDownloadUrl: artifacts.signedDownloadUrl, isConnected: (id) => link.isConnected(id),
+    healthFilter: (ids, f) => health.deviceHealth.matching(ids, f),
     // Health gate of the soak time: a critical alert raised since the install fails the update.
     healthGate: async (deviceId, since) => {
       const { items } = await health.alerts.list({ device: deviceId, severity: 'critical', limit: 20 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { request } from 'node:http';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { buildSampleRelease, type SampleRelease } from '../firmware/samples.ts';
 import { verifyManifest } from '../protocol/artifact.ts';
 import { ManualClock } from '../server/lib/clock.ts';
 import { randomChars } from '../server/lib/ids.ts';
-import { enrollDevice, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
+import { enrollDevice, eventually, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -170,6 +171,26 @@ describe(`artifacts (${dbKind()})`, () => {
       expect(invalid.body.error.details.problems[0]).toMatchObject({ code: 'manifest_invalid', field: 'version' });
       expect(await storedFiles()).toEqual(before);
       const list = await t.api('GET', `/api/v1/artifacts?component=${encodeURIComponent(app)}&version=>=3.0.0`);
+      expect(list.body.items).toEqual([]);
+    });
+
+    it('leaves no file and no row when the uploader goes away mid-payload', async () => {
+      const r = await release('3.5.0', { sizeBytes: 1024 * 1024 });
+      const bytes = await readFile(r.out);
+      const before = await storedFiles();
+      await new Promise<void>((resolve) => {
+        const req = request(`${t.app.baseUrl}/api/v1/artifacts`, {
+          method: 'POST', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) },
+        });
+        req.on('error', () => resolve());
+        req.on('response', (res) => {
+          res.resume();
+          resolve();
+        });
+        req.write(bytes.subarray(0, 600 * 1024), () => setTimeout(() => req.destroy(), 100));
+      });
+      await eventually(async () => JSON.stringify(await storedFiles()) === JSON.stringify(before));
+      const list = await t.api('GET', `/api/v1/artifacts?component=${encodeURIComponent(app)}&version=3.5.0`);
       expect(list.body.items).toEqual([]);
     });
 
@@ -343,6 +364,15 @@ describe(`artifacts (${dbKind()})`, () => {
       } finally {
         clock.advance(-601_000);
       }
+    });
+
+    it('answers 503 payload_missing when the file is gone from storage', async () => {
+      const lost = await release('5.9.0', { sizeBytes: 1024 });
+      const lostId = (await upload(await readFile(lost.out))).body.id;
+      await rm(join(t.app.config.dataDir, 'artifacts', lostId));
+      const res = await download(lostId);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as any).error.code).toBe('payload_missing');
     });
 
     it('counts downloads and bytes in /metrics', async () => {

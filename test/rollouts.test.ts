@@ -5,7 +5,7 @@ import { manualClock } from '../agent-sim/clock.ts';
 import { startFleet, type FleetHandle } from '../agent-sim/fleet.ts';
 import { ManualClock } from '../server/lib/clock.ts';
 import { randomChars } from '../server/lib/ids.ts';
-import { startTestApp, type TestApp } from './helpers/app.ts';
+import { eventually, startTestApp, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 import { drive, rolloutKit, versionBase, type Kit } from './helpers/rollout-kit.ts';
 
@@ -172,6 +172,25 @@ describe(`rollouts (${dbKind()})`, () => {
     const failed = (await t.api('GET', `/api/v1/rollouts/${res.body.id}/devices?state=failed`)).body.items;
     expect(failed.length).toBe(3);
     expect(failed.map((d: { lastError: { code: string } }) => d.lastError.code)).toEqual(expect.arrayContaining(['crash_loop']));
+  });
+
+  it('filters cohorts by presence and health as well as tags', async () => {
+    const tag = `ph${randomChars(5)}`;
+    const f = await fleet(tag, 3);
+    await f.heartbeatNow();
+    const count = async (filter: Record<string, unknown>) => {
+      const c = await t.api('POST', '/api/v1/cohorts', { name: `c-${tag}-${randomChars(4)}`, filter: { tags: [tag], ...filter } });
+      expect(c.status).toBe(201);
+      return (await t.api('GET', `/api/v1/cohorts/${c.body.id}/devices`)).body.total as number;
+    };
+    await eventually(async () => (await count({ presence: ['online'] })) === 3);
+    expect(await count({ presence: ['offline', 'missing'] })).toBe(0);
+    // Each level's cohort holds exactly the devices whose health view says that level.
+    const levels = await Promise.all(f.agents.map(async (a) => (await t.api('GET', `/api/v1/devices/${a.deviceId}/health`)).body.health as string));
+    for (const level of ['ok', 'info', 'warning', 'critical']) {
+      expect(await count({ health: [level] })).toBe(levels.filter((l) => l === level).length);
+    }
+    expect((await t.api('POST', '/api/v1/cohorts', { name: `bad-${tag}`, filter: { presence: ['asleep'] } })).status).toBe(400);
   });
 
   it('refuses a second active rollout of the same component for the same terminals', async () => {

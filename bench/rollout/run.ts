@@ -193,11 +193,11 @@ async function uploadRelease(base: string): Promise<{ artifactId: string; public
 
 const reports: (SimReport | undefined)[] = [];
 function simTotals() {
-  const out = { online: 0, upgraded: 0, heartbeats: 0, byState: {} as Record<string, number>, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
+  const out = { notOnline: {} as Record<string, number>, online: 0, upgraded: 0, heartbeats: 0, byState: {} as Record<string, number>, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
   for (const r of reports) {
     if (!r) continue;
     out.online += r.online; out.upgraded += r.upgraded; out.heartbeats += r.heartbeats;
-    for (const [key, m] of [['byState', r.byState], ['updates', r.updates], ['otaErrors', r.otaErrors], ['errors', r.errors]] as const) {
+    for (const [key, m] of [['notOnline', r.notOnline], ['byState', r.byState], ['updates', r.updates], ['otaErrors', r.otaErrors], ['errors', r.errors]] as const) {
       for (const [k, n] of Object.entries(m)) out[key][k] = (out[key][k] ?? 0) + n;
     }
   }
@@ -303,6 +303,8 @@ async function main(): Promise<void> {
       lastPrint = Date.now();
       const c = Object.entries(r.counts).map(([k, n]) => `${k} ${n}`).join(', ');
       console.log(`  ${elapsed(t0).padStart(7)}  ${r.state}: ${c} | agents on ${TARGET}: ${sim.upgraded}, ${fmt(sim.byState)} | server CPU ${f(cpuSeconds(pid) - cpu0.server, 1)} s`);
+      const off = Object.entries(sim.notOnline).sort((a, b) => b[1] - a[1]).slice(0, 3);
+      if (off.length) console.log(`           not online: ${off.map(([k, n]) => `${n}× ${k}`).join(' | ')}`);
     }
     if (r.state !== 'running') { final = r; break; }
   }
@@ -343,6 +345,7 @@ async function main(): Promise<void> {
     `  PostgreSQL CPU     ${f(pgCpu, 1)} s (${f(pgCpu / wallS, 2)} cores avg; backends of ${DB_NAME})`,
     `  simulator CPU      ${f(simCpu, 1)} s (${f(simCpu / wallS, 2)} cores avg, ${sims.length} process(es))`,
     `  agents             ${fmt(sim.byState)}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,
+    ...(Object.keys(sim.notOnline).length ? [`  agents not online ${Object.entries(sim.notOnline).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, n]) => `${n}× ${k}`).join(' | ')}`] : []),
     `  machine            ${cpus().length} CPUs busy ${f((cpu1.machine - cpu0.machine) / wallS, 2)} cores avg, of which ${f(otherCpu / wallS, 2)} cores outside posfleet, its backends and the simulators (load ${loadavg().map((x) => f(x, 2)).join(' ')}; load before ${loadBefore})`,
   ].join('\n'));
   const warnings = tail(serverLog, 10_000).split('\n').filter((l) => /"level":(40|50|60)/.test(l));

@@ -31,6 +31,8 @@ export interface SimReport {
   otaErrors: Record<string, number>;
   errors: Record<string, number>;
   heartbeats: number;
+  /** Terminals that are not online, by agent state and last error (diagnostics). */
+  notOnline: Record<string, number>;
 }
 
 const job = JSON.parse(process.env.BENCH_ROLLOUT_SIM ?? 'null') as SimJob | null;
@@ -45,10 +47,16 @@ const fleet = await startFleet({
 function report(): SimReport {
   const s = fleet.stats();
   let upgraded = 0;
-  for (const a of fleet.agents) if (a.firmware === job!.target) upgraded++;
+  const notOnline: Record<string, number> = {};
+  for (const a of fleet.agents) {
+    if (a.firmware === job!.target) upgraded++;
+    if (a.state === 'online') continue;
+    const key = `${a.state}${a.lastOta ? ` ota=${a.lastOta.state}` : ''}${a.lastError ? `: ${a.lastError.message.slice(0, 80)}` : ''}`;
+    notOnline[key] = (notOnline[key] ?? 0) + 1;
+  }
   return {
     type: 'stats', terminals: s.terminals, online: s.online, byState: s.byState as Record<string, number>, upgraded, updates: s.updates, otaErrors: s.otaErrors,
-    errors: s.errorsByCode, heartbeats: s.heartbeats,
+    errors: s.errorsByCode, heartbeats: s.heartbeats, notOnline,
   };
 }
 

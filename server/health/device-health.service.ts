@@ -36,7 +36,29 @@ export function createDeviceHealth(deps: { db: Db; presence: Presence; history: 
       openAlerts: alerts.map(alertView), latest, boots, predictions,
     };
   }
-  return { get };
+  /**
+   * The subset of `deviceIds` whose presence and health level are among those
+   * given (an absent list does not filter). Devices never seen are 'unknown';
+   * devices without active unmuted alerts are 'ok'. Cohorts and device lists use it.
+   */
+  async function matching(deviceIds: string[], f: { presence?: string[]; health?: string[] }): Promise<Set<string>> {
+    let ids = deviceIds;
+    if (f.presence?.length && ids.length) {
+      const rows = await deps.db.selectFrom('device_presence').select(['device_id', 'state']).where('device_id', 'in', ids).execute();
+      const state = new Map(rows.map((r) => [r.device_id, r.state]));
+      ids = ids.filter((id) => f.presence!.includes(state.get(id) ?? 'unknown'));
+    }
+    if (f.health?.length && ids.length) {
+      const rows = await deps.db.selectFrom('alerts').select(['device_id', 'severity'])
+        .where('device_id', 'in', ids).where('state', '<>', 'resolved').where('muted', '=', false).execute();
+      const sev = new Map<string, string[]>();
+      for (const r of rows) sev.set(r.device_id, [...(sev.get(r.device_id) ?? []), r.severity]);
+      ids = ids.filter((id) => f.health!.includes(worst(sev.get(id) ?? [])));
+    }
+    return new Set(ids);
+  }
+
+  return { get, matching };
 }
 
 export type DeviceHealth = ReturnType<typeof createDeviceHealth>;

@@ -26,7 +26,8 @@ type Effect =
 const k = (deviceId: string, ruleId: string) => `${deviceId}|${ruleId}`;
 
 async function loadDevices(db: Kysely<Database>, ids: string[]): Promise<Map<string, DeviceMeta>> {
-  const rows = await db.selectFrom('devices').select(['id', 'model', 'merchant_id', 'tags', 'status']).where('id', 'in', ids).execute();
+  // = ANY(array): one parameter however many devices the batch holds.
+  const rows = await db.selectFrom('devices').select(['id', 'model', 'merchant_id', 'tags', 'status']).where('id', '=', sql<string>`any(${ids}::text[])`).execute();
   return new Map(rows.map((r) => [r.id, { id: r.id, model: r.model, merchantId: r.merchant_id, tags: r.tags, status: r.status }]));
 }
 
@@ -98,7 +99,7 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
     const ids = [...new Set(obs.map((o) => o.deviceId))];
     const [devices, stateRows] = await Promise.all([
       loadDevices(db, ids),
-      db.selectFrom('rule_state').selectAll().where('device_id', 'in', ids).execute(),
+      db.selectFrom('rule_state').selectAll().where('device_id', '=', sql<string>`any(${ids}::text[])`).execute(),
     ]);
     const states = new Map(stateRows.map((r) => [k(r.device_id, r.rule_id), r.state as RuleState]));
     const { changed, effects } = run(obs, active, devices, states);

@@ -55,7 +55,7 @@ export function createHealthModule(deps: HealthModuleDeps) {
   });
   const ingest = createIngest({
     db, bus, ...deps.ingest,
-    hooks: { inTransaction: presence.markOnline, afterCommit: evaluator.observe },
+    hooks: { needsTransaction: presence.needsWrite, inTransaction: presence.markOnline, afterCommit: evaluator.observe },
   });
   const events = createDeviceEvents({ db, observe: evaluator.observe });
   const history = createHistory({ db, clock });

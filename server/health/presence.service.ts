@@ -26,6 +26,17 @@ export interface PresenceDeps {
 
 export function createPresence(deps: PresenceDeps) {
   const { db, clock, bus, outbox } = deps;
+  // Devices this process knows to be online in the database: their heartbeats
+  // need no presence write, so most batches skip the transaction altogether.
+  // Dropped before the sweep moves a device; a miss only costs a read.
+  const online = new Set<string>();
+  /** Bumped by every sweep that moves devices: a batch that overlapped one learns nothing. */
+  let sweeps = 0;
+
+  /** The devices heard whose presence may need a write (not known to be online). */
+  function needsWrite<T extends { deviceId: string }>(seen: T[]): T[] {
+    return seen.filter((s) => !online.has(s.deviceId));
+  }
 
   async function write(trx: Kysely<Database>, changes: PresenceChange[]): Promise<void> {
     for (const c of changes) {
@@ -44,11 +55,15 @@ export function createPresence(deps: PresenceDeps) {
 
   /** Inside the ingest transaction: the devices heard are online. Returns the after-commit step. */
   async function markOnline(trx: Kysely<Database>, seen: { deviceId: string; at: Date }[]): Promise<() => void> {
+    const epoch = sweeps;
     const ids = seen.map((s) => s.deviceId);
     const current = await trx.selectFrom('device_presence').select(['device_id', 'state']).where('device_id', 'in', ids).execute();
     const known = new Map(current.map((r) => [r.device_id, r.state as PresenceState]));
     const moving = seen.filter((s) => known.get(s.deviceId) !== 'online');
-    if (moving.length === 0) return () => undefined;
+    const learn = () => {
+      if (epoch === sweeps) for (const s of seen) online.add(s.deviceId);
+    };
+    if (moving.length === 0) return learn;
     await sql`
       INSERT INTO device_presence (device_id, state, since)
       SELECT d, 'online', a FROM unnest(${moving.map((m) => m.deviceId)}::text[], ${moving.map((m) => m.at.toISOString())}::timestamptz[]) AS x(d, a)
@@ -60,7 +75,10 @@ export function createPresence(deps: PresenceDeps) {
       return { deviceId: m.deviceId, merchantId: d?.merchant_id ?? null, model: d?.model ?? '', tags: d?.tags ?? [], from: known.get(m.deviceId) ?? null, to: 'online', at: m.at };
     });
     await write(trx, changes);
-    return () => announce(changes);
+    return () => {
+      learn();
+      announce(changes);
+    };
   }
 
   interface Candidate {
@@ -96,6 +114,8 @@ export function createPresence(deps: PresenceDeps) {
       seenAt.set(c.device_id, c.last_seen_at);
     }
     if (moves.length === 0) return [];
+    sweeps++;
+    for (const m of moves) online.delete(m.deviceId);
     const applied = await db.transaction().execute(async (trx) => {
       const done: PresenceChange[] = [];
       for (const m of moves) {
@@ -119,7 +139,7 @@ export function createPresence(deps: PresenceDeps) {
     return row ? { state: row.state as PresenceState, since: row.since.toISOString() } : null;
   }
 
-  return { markOnline, sweep, get };
+  return { needsWrite, markOnline, sweep, get };
 }
 
 export type Presence = ReturnType<typeof createPresence>;

@@ -28,7 +28,10 @@ function cohortView(c: CohortRow) {
   return { id: c.id, name: c.name, filter: c.filter, deviceIds: c.device_ids, createdAt: c.created_at.toISOString() };
 }
 
-export function createCohorts(deps: { db: Db; clock: Clock; audit: Audit }) {
+/** Presence and health live in the health module; it answers which devices match. */
+export type HealthFilter = (deviceIds: string[], f: { presence?: string[]; health?: string[] }) => Promise<Set<string>>;
+
+export function createCohorts(deps: { db: Db; clock: Clock; audit: Audit; healthFilter?: HealthFilter }) {
   const { db, clock, audit } = deps;
 
   async function require(id: string): Promise<CohortRow> {
@@ -63,8 +66,10 @@ export function createCohorts(deps: { db: Db; clock: Clock; audit: Audit }) {
     if (f.merchantIds?.length) q = q.where('merchant_id', 'in', f.merchantIds);
     if (f.statuses?.length) q = q.where('status', 'in', f.statuses);
     for (const tag of f.tags ?? []) q = q.where('tags', '@>', JSON.stringify([tag]) as never);
-    const rows = await q.execute();
-    return rows.filter((d) => matchesVersions(d, f.versions));
+    const rows = (await q.execute()).filter((d) => matchesVersions(d, f.versions));
+    if (!(f.presence?.length || f.health?.length) || !deps.healthFilter) return rows;
+    const keep = await deps.healthFilter(rows.map((d) => d.id), { presence: f.presence, health: f.health });
+    return rows.filter((d) => keep.has(d.id));
   }
 
   async function list(q: { limit: number; cursor?: string }) {

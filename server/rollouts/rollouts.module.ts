@@ -8,7 +8,7 @@ import type { Commands } from '../devices/commands.service.ts';
 import type { Outbox } from '../events/outbox.ts';
 import type { JobSpec } from '../jobs/scheduler.ts';
 import type { Clock } from '../lib/clock.ts';
-import { createCohorts } from './cohorts.service.ts';
+import { createCohorts, type HealthFilter } from './cohorts.service.ts';
 import type { HealthGate } from './device-progress.ts';
 import { createEngine } from './engine.ts';
 import { createRollbackPlanner } from './rollback.ts';
@@ -20,11 +20,12 @@ export interface RolloutsModuleDeps {
   signedDownloadUrl: (artifactId: string, deviceId: string | null, ttlS: number) => string;
   isConnected: (deviceId: string) => boolean;
   healthGate: HealthGate;
+  healthFilter?: HealthFilter;
 }
 
 export function createRolloutsModule(deps: RolloutsModuleDeps) {
   const { db, clock, audit, outbox, artifacts } = deps;
-  const cohorts = createCohorts({ db, clock, audit });
+  const cohorts = createCohorts({ db, clock, audit, healthFilter: deps.healthFilter });
   const rollouts = createRollouts({ db, clock, audit, outbox, cohorts, artifacts });
   const rollback = createRollbackPlanner({ db, rollouts, cohorts, artifacts });
   const engine = createEngine({

@@ -13,6 +13,8 @@ export const cohortFilterSchema = z.object({
   tags: z.array(z.string().max(64)).max(32).optional(),
   versions: z.record(componentString, range).optional(),
   statuses: z.array(z.string().max(32)).max(10).optional(),
+  presence: z.array(z.enum(['online', 'late', 'offline', 'missing', 'unknown'])).max(5).optional(),
+  health: z.array(z.enum(['ok', 'info', 'warning', 'critical'])).max(4).optional(),
 }).openapi('CohortFilter');
 
 export const newCohortSchema = z.object({

@@ -1,14 +1,10 @@
 import type { Generated, Selectable } from 'kysely';
+import type { z } from 'zod';
 import type { Json, Timestamp } from '../db/schema.ts';
+import type { cohortFilterSchema } from './rollouts.schemas.ts';
 
-export interface CohortFilter {
-  models?: string[];
-  merchantIds?: string[];
-  tags?: string[];
-  /** Component → semver range on the reported version, e.g. {"firmware": ">=2.0.0 <3.0.0"}. */
-  versions?: Record<string, string>;
-  statuses?: string[];
-}
+/** The filter is stored as it was validated by `cohortFilterSchema`. */
+export type CohortFilter = z.infer<typeof cohortFilterSchema>;
 
 export interface CohortsTable {
   id: string;

@@ -1,0 +1,97 @@
+// One statement per batch: heartbeats inserted (duplicates dropped by the
+// primary key), the latest state of each device upserted, the devices' last
+// seen/firmware/apps updated, new boots recorded, and the boots of the last
+// hour read back for the devices whose boot the caller does not know yet. A
+// single statement is atomic by itself, so the common batch needs no
+// BEGIN/COMMIT round trips. The CTE parts all read one snapshot: the boots
+// read back are the ones committed before plus the ones inserted here.
+import { sql, type Kysely } from 'kysely';
+import type { Heartbeat } from '../../protocol/messages.ts';
+import type { Database } from '../db/schema.ts';
+import { READER_DECAY, readerCounts, vitalsOf } from './derive.ts';
+
+export interface Item {
+  deviceId: string;
+  receivedAt: Date;
+  hb: Heartbeat;
+}
+
+export interface WriteResult {
+  /** Indexes (into the items given) of the heartbeats that were new. */
+  fresh: number[];
+  /** Decayed card-reader sums after the upsert, per device whose state moved. */
+  readers: Map<string, { ok: number; err: number }>;
+  /** Boot times (ms) within the hour before the batch, per device asked about. */
+  boots: Map<string, number[]>;
+}
+
+interface Row { k: string; d: string; i: number | null; ok: number | null; err: number | null; at: Date | null }
+
+/**
+ * Writes `items` (no two with the same device, bootId and seq). `maybeNewBoot[i]`
+ * marks the heartbeats whose boot id may not be recorded yet; `bootDevices`
+ * lists the devices whose boots of the last hour are wanted.
+ */
+export async function writeBatch(db: Kysely<Database>, items: Item[], maybeNewBoot: boolean[], bootDevices: string[], since: Date): Promise<WriteResult> {
+  const n = items.length;
+  const d = new Array<string>(n), b = new Array<string>(n), s = new Array<number>(n), t = new Array<number>(n), r = new Array<string>(n);
+  const f = new Array<string>(n), v = new Array<string>(n), apps = new Array<string>(n), ok = new Array<number>(n), err = new Array<number>(n);
+  const reason = new Array<string | null>(n), idx = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const { deviceId, receivedAt, hb } = items[i];
+    const c = readerCounts(hb);
+    d[i] = deviceId; b[i] = hb.bootId; s[i] = hb.seq; t[i] = hb.ts; r[i] = receivedAt.toISOString();
+    f[i] = hb.firmware; v[i] = JSON.stringify(vitalsOf(hb)); apps[i] = JSON.stringify(hb.apps);
+    ok[i] = c.ok; err[i] = c.err; reason[i] = hb.sys?.rebootReason ?? null; idx[i] = i;
+  }
+  const res = await sql<Row>`
+    WITH x AS (
+      SELECT * FROM unnest(${d}::text[], ${b}::text[], ${s}::bigint[], ${t}::bigint[], ${r}::timestamptz[], ${f}::text[], ${v}::text[],
+                           ${apps}::text[], ${ok}::float8[], ${err}::float8[], ${reason}::text[], ${maybeNewBoot}::bool[], ${idx}::int[])
+        AS x(d, b, s, t, r, f, v, apps, ok, err, reason, nb, i)
+    ), ins AS (
+      INSERT INTO heartbeats (device_id, boot_id, seq, ts, received_at, drift_ms, firmware, vitals)
+      SELECT d, b, s, to_timestamp(t / 1000.0), r, (extract(epoch FROM r) * 1000)::bigint - t, f, v::jsonb FROM x
+      ON CONFLICT DO NOTHING
+      RETURNING device_id, boot_id, seq
+    ), fresh AS (
+      SELECT x.* FROM x JOIN ins ON ins.device_id = x.d AND ins.boot_id = x.b AND ins.seq = x.s
+    ), sums AS (
+      SELECT d, sum(ok) AS ok, sum(err) AS err FROM fresh GROUP BY d
+    ), latest AS (
+      -- Ordered by device so that concurrent statements lock device rows in the same order.
+      SELECT DISTINCT ON (d) * FROM fresh ORDER BY d, r DESC, s DESC
+    ), st AS (
+      INSERT INTO device_state (device_id, boot_id, seq, ts, received_at, drift_ms, vitals, reader_ok, reader_err)
+      SELECT l.d, l.b, l.s, to_timestamp(l.t / 1000.0), l.r, (extract(epoch FROM l.r) * 1000)::bigint - l.t, l.v::jsonb, u.ok, u.err
+      FROM latest l JOIN sums u ON u.d = l.d ORDER BY l.d
+      ON CONFLICT (device_id) DO UPDATE SET boot_id = excluded.boot_id, seq = excluded.seq, ts = excluded.ts,
+        received_at = excluded.received_at, drift_ms = excluded.drift_ms, vitals = excluded.vitals,
+        reader_ok = device_state.reader_ok * ${READER_DECAY} + excluded.reader_ok,
+        reader_err = device_state.reader_err * ${READER_DECAY} + excluded.reader_err
+      WHERE device_state.received_at <= excluded.received_at
+      RETURNING device_id, reader_ok, reader_err
+    ), dev AS (
+      UPDATE devices AS dv SET last_seen_at = l.r, firmware = l.f, apps = l.apps::jsonb
+      FROM latest l
+      WHERE dv.id = l.d AND (dv.last_seen_at IS NULL OR dv.last_seen_at <= l.r)
+    ), bt AS (
+      -- A boot id not seen before is a (re)boot, recorded with the reason the terminal gave.
+      INSERT INTO device_boots (device_id, boot_id, at, reason)
+      SELECT DISTINCT ON (d, b) d, b, r, reason FROM fresh WHERE nb ORDER BY d, b, r
+      ON CONFLICT DO NOTHING
+      RETURNING device_id, at
+    )
+    SELECT 'i' AS k, x.d, x.i, NULL::float8 AS ok, NULL::float8 AS err, NULL::timestamptz AS at FROM fresh x
+    UNION ALL SELECT 's', device_id, NULL, reader_ok, reader_err, NULL FROM st
+    UNION ALL SELECT 'b', device_id, NULL, NULL, NULL, at FROM bt
+    UNION ALL SELECT 'b', device_id, NULL, NULL, NULL, at FROM device_boots
+      WHERE device_id = ANY(${bootDevices}::text[]) AND at > ${since.toISOString()}::timestamptz`.execute(db);
+  const out: WriteResult = { fresh: [], readers: new Map(), boots: new Map(bootDevices.map((id) => [id, []])) };
+  for (const row of res.rows) {
+    if (row.k === 'i') out.fresh.push(Number(row.i));
+    else if (row.k === 's') out.readers.set(row.d, { ok: Number(row.ok), err: Number(row.err) });
+    else out.boots.get(row.d)?.push(new Date(row.at!).getTime());
+  }
+  return out;
+}
