@@ -64,6 +64,16 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+// Refusals name the setting; they never print a secret's value.
+const SECRET_SETTINGS = new Set(['POSFLEET_ADMIN_TOKEN', 'HOOKS_SECRET_KEY', 'URL_SIGNING_SECRET']);
+
+function shown(name: string, value: string | undefined): string {
+  if (value === undefined) return '(unset)';
+  if (SECRET_SETTINGS.has(name)) return '(hidden)';
+  if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@'));
+  return JSON.stringify(value);
+}
+
 /** The 32 key bytes of a HOOKS_SECRET_KEY value (base64 or hex), or null. */
 export function hooksKeyBytes(value: string): Buffer | null {
   const v = value.trim();
@@ -77,7 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
-    throw new ConfigError(`invalid setting ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
+    throw new ConfigError(`invalid setting ${name}=${shown(name, env[name])}: ${issue.message}`);
   }
   const e = parsed.data;
   return Object.freeze({

@@ -53,7 +53,11 @@ export function createModules(deps: ModuleDeps) {
   const commands = createCommands({ db, clock, audit, bus, outbox, link, devices, log, defaultTtlS: config.commandTtlS });
   const sessions = createSessions({ db, clock, bus, log });
   // Telemetry, health and maintenance (issue 4).
-  const health = createHealthModule({ db, clock, bus, log, audit, outbox, devices, defaultHeartbeatS, inspectionCron: config.inspectionCron });
+  const health = createHealthModule({
+    db, clock, bus, log, audit, outbox, devices, defaultHeartbeatS, inspectionCron: config.inspectionCron,
+    // Heartbeat batches written at once: several on a PostgreSQL pool, one on single-connection PGlite.
+    ingest: { concurrency: config.databaseUrl ? 4 : 1 },
+  });
   const ingest = health.ingest;
   const hooks = createHooks({ config, db, clock, audit, outbox, log });
   const artifacts = createArtifactsModule({ config, db, clock, audit, log, metrics: deps.metrics, devices, publicUrl: deps.publicUrl });

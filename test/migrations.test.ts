@@ -8,7 +8,7 @@ import { MIGRATIONS_DIR, migrateToLatest } from '../server/db/migrator.ts';
 import { dbKind } from './helpers/db.ts';
 import { withDatabase } from './helpers/pg-names.ts';
 
-describe(`migrations (${dbKind()})`, () => {
+describe(`migrations (${dbKind()})`, { timeout: 90_000 }, () => {
   it('are all named YYYY-MM-DDTHHMM-name.ts and sort by date', () => {
     const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.ts'));
     expect(files.length).toBeGreaterThan(0);

@@ -43,7 +43,7 @@ describe(`rollouts end to end (${dbKind()})`, () => {
       await f.waitForOnline(PER_ZONE, 60_000);
       for (const a of f.agents) zoneOf.set(a.deviceId!, timezone);
     }
-  });
+  }, 180_000);
   afterAll(async () => {
     for (const f of fleets) await f.stop();
     await t.stop();

@@ -9,7 +9,8 @@ import { eventually, startTestApp, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 import { drive, rolloutKit, versionBase, type Kit } from './helpers/rollout-kit.ts';
 
-describe(`rollouts (${dbKind()})`, () => {
+// Each case drives real terminals through whole updates.
+describe(`rollouts (${dbKind()})`, { timeout: 120_000 }, () => {
   let t: TestApp;
   let kit: Kit;
   const serverClock = new ManualClock(Date.now());

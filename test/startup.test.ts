@@ -37,7 +37,8 @@ function cli(args: string[], env: Record<string, string>, onStdout?: (text: stri
 const dataDir = () => mkdtempSync(join(tmpdir(), 'posfleet-start-'));
 const dbEnv = (): Record<string, string> => (process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {});
 
-describe(`start-up and stop (${dbKind()})`, () => {
+// Each case starts a real process (tsx, then the embedded database): allow for a slow machine.
+describe(`start-up and stop (${dbKind()})`, { timeout: 120_000 }, () => {
   it('refuses a bad setting with one line naming it', async () => {
     const run = await cli(['serve'], { PORT: 'eighty', DATA_DIR: dataDir() });
     expect(run.code).toBe(1);

@@ -67,4 +67,9 @@ describe('config', () => {
     expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
     expect(() => loadConfig({ HOOKS_ALLOW_PRIVATE: 'maybe' })).toThrow(/HOOKS_ALLOW_PRIVATE/);
   });
+  it('never prints a secret in its refusal', () => {
+    expect(() => loadConfig({ POSFLEET_ADMIN_TOKEN: 'short-secret' })).toThrow(/POSFLEET_ADMIN_TOKEN=\(hidden\)/);
+    expect(() => loadConfig({ URL_SIGNING_SECRET: 'tiny' })).toThrow(/URL_SIGNING_SECRET=\(hidden\)/);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://app:hunter2@db/x' })).toThrow('DATABASE_URL="mysql://app:***@db/x"');
+  });
 });
