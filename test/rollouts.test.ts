@@ -194,6 +194,32 @@ describe(`rollouts (${dbKind()})`, { timeout: 120_000 }, () => {
     expect((await t.api('POST', '/api/v1/cohorts', { name: `bad-${tag}`, filter: { presence: ['asleep'] } })).status).toBe(400);
   });
 
+  it('waits for its start time, and skips what its deadline leaves unsent', async () => {
+    const tag = `time${randomChars(5)}`;
+    await fleet(tag, 2);
+    const target = await kit.release(`2.${n}.6`, ['T2']);
+    const cohortId = await cohort(tag);
+    const startAt = new Date(serverClock.nowMs() + 60 * 60_000).toISOString();
+    const deadline = new Date(serverClock.nowMs() + 2 * 60 * 60_000).toISOString();
+    // A window that never opens (30 February), so nothing is sent before the deadline.
+    const res = await t.api('POST', '/api/v1/rollouts', {
+      name: 'timed', artifactId: target.id, cohortId, startAt, deadline, window: { cron: '0 2 30 2 *', durationMinutes: 60 },
+    });
+    expect(res.body.state).toBe('scheduled');
+    await t.app.rollouts.engine.tick();
+    expect((await rolloutState(res.body.id)).state).toBe('scheduled');
+    serverClock.advance(61 * 60_000);
+    await t.app.rollouts.engine.tick();
+    expect((await rolloutState(res.body.id)).state).toBe('running');
+    serverClock.advance(60 * 60_000);
+    await t.app.rollouts.engine.tick();
+    const done = await rolloutState(res.body.id);
+    expect(done.state).toBe('completed');
+    expect(done.counts).toEqual({ skipped: 2 });
+    const devices = (await t.api('GET', `/api/v1/rollouts/${res.body.id}/devices`)).body.items;
+    expect(devices[0].lastError.code).toBe('deadline');
+  });
+
   it('refuses a second active rollout of the same component for the same terminals', async () => {
     const tag = `dup${randomChars(5)}`;
     await fleet(tag, 2);

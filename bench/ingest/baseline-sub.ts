@@ -1,39 +1,62 @@
-// The baseline's writer: one MQTT.js subscriber on Mosquitto writing every
-// heartbeat row with COPY, batched every 20 ms (as posfleet batches).
-// Run as a child process so its CPU is measured apart: tsx baseline-sub.ts MQTT_URL DATABASE_URL
+// The baseline's writer: one MQTT.js subscriber on Mosquitto (QoS 1) writing
+// every heartbeat row with COPY in batches, as posfleet batches. A message is
+// acknowledged to Mosquitto only after its COPY committed (MQTT.js sends the
+// PUBACK when handleMessage calls back), so the subscriber never acks what it
+// has not stored. Run as its own process so its CPU is measured apart:
+//   node --import tsx bench/ingest/baseline-sub.ts MQTT_URL DATABASE_URL
 import mqtt from 'mqtt';
 import pg from 'pg';
 import { copyRows, copyText } from './copy.ts';
 
 const [mqttUrl, dbUrl] = process.argv.slice(2);
-const client = new pg.Client({ connectionString: dbUrl });
-await client.connect();
+const db = new pg.Client({ connectionString: dbUrl });
+await db.connect();
 const COLS = ['device_id', 'boot_id', 'seq', 'ts', 'received_at', 'drift_ms', 'firmware', 'vitals'];
-let buf: string[] = [];
+const MAX_ROWS = 2_000;
+const MAX_DELAY_MS = 10;
+let rows: string[] = [];
+let acks: (() => void)[] = [];
 let writing = false;
+let timer: NodeJS.Timeout | undefined;
 
 async function flush(): Promise<void> {
-  if (writing || buf.length === 0) return;
+  if (timer) clearTimeout(timer);
+  timer = undefined;
+  if (writing || rows.length === 0) return;
   writing = true;
-  const rows = buf;
-  buf = [];
+  const batch = rows, done = acks;
+  rows = [];
+  acks = [];
   try {
-    await copyRows(client, 'bench_baseline', COLS, rows);
+    await copyRows(db, 'bench_baseline', COLS, batch);
+    for (const ack of done) ack();
   } catch (err) {
-    process.stderr.write(`copy failed: ${(err as Error).message}\n`);
+    process.stderr.write(`copy failed (not acknowledged; Mosquitto redelivers on reconnect): ${(err as Error).message}\n`);
   } finally {
     writing = false;
+    if (rows.length > 0) void flush(); // more arrived while writing: write at once
   }
 }
-setInterval(() => void flush(), 20);
 
-const sub = mqtt.connect(mqttUrl, { clientId: 'baseline-writer', clean: true, protocolVersion: 4 });
-sub.on('connect', () => sub.subscribe('fleet/+/heartbeat', { qos: 1 }, () => process.stdout.write('ready\n')));
-sub.on('message', (topic, payload) => {
+const sub = mqtt.connect(mqttUrl, { clientId: 'baseline-writer', clean: true, protocolVersion: 4, reconnectPeriod: 0 });
+sub.handleMessage = (packet, callback) => {
   const now = new Date();
-  const hb = JSON.parse(payload.toString()) as { seq: number; bootId: string; ts: number; firmware: string; [k: string]: unknown };
+  const hb = JSON.parse(packet.payload.toString()) as { seq: number; bootId: string; ts: number; firmware: string; [k: string]: unknown };
   const { v: _v, seq, bootId, ts, firmware, apps: _apps, ...vitals } = hb;
-  buf.push([topic.split('/')[1], bootId, seq, new Date(ts).toISOString(), now.toISOString(), now.getTime() - ts, firmware, copyText(JSON.stringify(vitals))].join('\t'));
-  if (buf.length >= 2000) void flush();
+  rows.push([packet.topic.split('/')[1], bootId, seq, new Date(ts).toISOString(), now.toISOString(), now.getTime() - ts, firmware, copyText(JSON.stringify(vitals))].join('\t'));
+  acks.push(() => callback());
+  if (rows.length >= MAX_ROWS) void flush();
+  else timer ??= setTimeout(() => void flush(), MAX_DELAY_MS);
+};
+sub.on('connect', () => sub.subscribe('fleet/+/heartbeat', { qos: 1 }, () => process.stdout.write('ready\n')));
+sub.on('error', (err) => process.stderr.write(`baseline subscriber: ${err.message}\n`));
+process.on('SIGTERM', () => {
+  const stop = async () => {
+    while (writing || rows.length > 0) {
+      await flush();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    process.exit(0);
+  };
+  void stop();
 });
-process.on('SIGTERM', () => void flush().then(() => process.exit(0)));

@@ -1,4 +1,5 @@
-// CPU seconds and resident memory of a process, from /proc (Linux).
+// CPU seconds and resident memory of a process, from /proc (Linux), and
+// percentiles of latency samples.
 import { readFileSync } from 'node:fs';
 
 const TICKS = 100; // USER_HZ on Linux
@@ -12,4 +13,10 @@ export function cpuSeconds(pid: number): number {
 export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }

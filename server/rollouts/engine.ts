@@ -60,6 +60,11 @@ export function createEngine(deps: EngineDeps) {
 
   /** Thresholds, waves, deadline and completion; returns the rollout's state after. */
   async function evaluate(r: RolloutRow, spec: RolloutSpec): Promise<RolloutState> {
+    const deadline = spec.deadline ? Date.parse(spec.deadline) : Infinity;
+    if (clock.nowMs() >= deadline) {
+      await db.updateTable('rollout_devices').set({ state: 'skipped', finished_at: clock.now(), updated_at: clock.now(), last_error: JSON.stringify({ code: 'deadline', message: 'the rollout deadline passed' }) })
+        .where('rollout_id', '=', r.id).where('state', 'in', ['pending', 'waiting_window', 'queued', 'deferred']).execute();
+    }
     const { total, perWave } = summarize(await rollouts.repo.counts(r.id), spec.waves.length);
     const all = tally(total);
     if (all.finished >= spec.minFinished && all.failed / all.finished >= spec.failureThreshold) {
@@ -71,11 +76,6 @@ export function createEngine(deps: EngineDeps) {
       }
       await rollouts.transition(null, r.id, 'paused', reason, 'rollout.paused');
       return 'paused';
-    }
-    const deadline = spec.deadline ? Date.parse(spec.deadline) : Infinity;
-    if (clock.nowMs() >= deadline) {
-      await db.updateTable('rollout_devices').set({ state: 'skipped', finished_at: clock.now(), updated_at: clock.now(), last_error: JSON.stringify({ code: 'deadline', message: 'the rollout deadline passed' }) })
-        .where('rollout_id', '=', r.id).where('state', 'in', ['pending', 'waiting_window', 'queued', 'deferred']).execute();
     }
     if (all.open === 0 && (r.current_wave === spec.waves.length - 1 || clock.nowMs() >= deadline)) {
       await rollouts.transition(null, r.id, 'completed', null, 'rollout.completed');
