@@ -49,10 +49,10 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
   const { db, clock, link, bus } = deps;
 
   /** Publishes a stored command and records the send; false when the terminal is offline. */
-  async function deliver(row: CommandRow): Promise<boolean> {
+  async function deliver(row: CommandRow, opts: { recorded?: boolean } = {}): Promise<boolean> {
     if (row.expires_at.getTime() <= clock.nowMs()) return false;
     const sent = await link.sendCommand(row.device_id, wire(row));
-    if (!sent) return false;
+    if (!sent || opts.recorded) return sent;
     await db.updateTable('commands')
       .set((eb) => ({ state: 'sent', sent_at: clock.now(), send_count: eb('send_count', '+', 1) }))
       .where('id', '=', row.id).where('state', 'in', ['queued', 'sent', 'deferred']).execute();
@@ -82,20 +82,26 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
    * claim), so the decision and the command commit together; publish with
    * `deliver` after the commit.
    */
-  async function insertInTx(trx: Kysely<Database>, deviceId: string, input: NewCommand): Promise<CommandRow> {
+  async function insertInTx(trx: Kysely<Database>, items: { deviceId: string; input: NewCommand }[], opts: { asSent?: boolean } = {}): Promise<CommandRow[]> {
+    if (items.length === 0) return [];
     const now = clock.now();
-    const row = {
+    // asSent: the caller publishes right after its commit (deliver with `recorded`),
+    // so the send is recorded here and costs no second statement per command.
+    const rows = items.map(({ deviceId, input }) => ({
       id: newId('cmd', now.getTime()), device_id: deviceId, type: input.type, params: json(input.params ?? {}),
-      state: 'queued', created_at: now, created_by: null,
+      state: opts.asSent ? 'sent' : 'queued', created_at: now, created_by: null,
       expires_at: new Date(now.getTime() + (input.ttlSeconds ?? deps.defaultTtlS) * 1000),
-    };
-    await trx.insertInto('commands').values(row).execute();
-    return { ...row, params: input.params ?? {}, sent_at: null, send_count: 0, replied_at: null, result: null, error: null };
+      sent_at: opts.asSent ? now : null, send_count: opts.asSent ? 1 : 0,
+    }));
+    for (let i = 0; i < rows.length; i += 500) await trx.insertInto('commands').values(rows.slice(i, i + 500)).execute();
+    return rows.map((row, i) => ({ ...row, params: items[i].input.params ?? {}, replied_at: null, result: null, error: null }));
   }
 
   /** Stops re-sending a command that is no longer wanted (a newer attempt replaced it). */
-  async function withdraw(id: string, trx: Kysely<Database> = db): Promise<void> {
-    await trx.updateTable('commands').set({ state: 'expired' }).where('id', '=', id).where('state', 'in', [...OPEN_COMMAND_STATES]).execute();
+  async function withdraw(ids: string | string[], trx: Kysely<Database> = db): Promise<void> {
+    const list = Array.isArray(ids) ? ids : [ids];
+    if (list.length === 0) return;
+    await trx.updateTable('commands').set({ state: 'expired' }).where('id', 'in', list).where('state', 'in', [...OPEN_COMMAND_STATES]).execute();
   }
 
   async function send(actor: Principal, deviceId: string, input: NewCommand) {

@@ -82,21 +82,28 @@ export function createDispatcher(deps: DispatchDeps) {
         .where('rollout_id', '=', r.id).where('device_id', 'in', ids)
         .where('state', 'in', ['pending', 'waiting_window', 'queued'])
         .forUpdate().skipLocked().execute();
-      const out: CommandRow[] = [];
-      for (const c of claimed) {
-        const jobId = `${r.id}.${c.sends + 1}`.slice(0, 64);
-        if (c.command_id) await deps.commands.withdraw(c.command_id, trx);
-        const params = updateParams(r, artifact, c.device_id, jobId, spec, (ttl) => deps.signedDownloadUrl(artifact.id, c.device_id, ttl));
-        const cmd = await deps.commands.insertInTx(trx, c.device_id, { type: 'update', params, ttlSeconds: Math.ceil(spec.timeoutMinutes * 60) });
-        await trx.updateTable('rollout_devices').set({
-          state: 'sent', job_id: jobId, command_id: cmd.id, sends: c.sends + 1, sent_at: now, next_attempt_at: null, updated_at: now,
-        }).where('rollout_id', '=', r.id).where('device_id', '=', c.device_id).execute();
-        out.push(cmd);
-      }
-      return out;
+      if (claimed.length === 0) return [];
+      const stale = claimed.map((c) => c.command_id).filter((id): id is string => !!id);
+      if (stale.length) await deps.commands.withdraw(stale, trx);
+      const jobs = claimed.map((c) => ({ deviceId: c.device_id, jobId: `${r.id}.${c.sends + 1}`.slice(0, 64), sends: c.sends + 1 }));
+      const cmds = await deps.commands.insertInTx(trx, jobs.map((j) => ({
+        deviceId: j.deviceId,
+        input: {
+          type: 'update' as const, ttlSeconds: Math.ceil(spec.timeoutMinutes * 60),
+          params: updateParams(r, artifact, j.deviceId, j.jobId, spec, (ttl) => deps.signedDownloadUrl(artifact.id, j.deviceId, ttl)),
+        },
+      })), { asSent: true });
+      // One statement for the whole claim, not one per terminal.
+      await sql`
+        UPDATE rollout_devices AS rd SET state = 'sent', job_id = v.job_id, command_id = v.command_id, sends = v.sends,
+          sent_at = ${now}, next_attempt_at = NULL, updated_at = ${now}
+        FROM unnest(${jobs.map((j) => j.deviceId)}::text[], ${jobs.map((j) => j.jobId)}::text[],
+                    ${cmds.map((c) => c.id)}::text[], ${jobs.map((j) => j.sends)}::int[]) AS v(device_id, job_id, command_id, sends)
+        WHERE rd.rollout_id = ${r.id} AND rd.device_id = v.device_id`.execute(trx);
+      return cmds;
     });
     // Published only after the commit that decided them (HOUSE-RULES §5).
-    await Promise.all(sent.map((cmd) => deps.commands.deliver(cmd).catch((err: unknown) => deps.log.warn({ err, commandId: cmd.id }, 'update publish failed; re-sent on reconnect'))));
+    await Promise.all(sent.map((cmd) => deps.commands.deliver(cmd, { recorded: true }).catch((err: unknown) => deps.log.warn({ err, commandId: cmd.id }, 'update publish failed; re-sent on reconnect'))));
     deps.log.info({ msg: 'updates dispatched', rolloutId: r.id, wave: r.current_wave, count: sent.length });
     return sent.length;
   }
