@@ -196,7 +196,8 @@ async function stop(code = 0): Promise<void> {
     console.log('stopping posfleet…');
     const exited = new Promise((r) => server!.once('exit', r));
     process.kill(-server.pid, 'SIGTERM');
-    await exited;
+    const serverCode = await exited;
+    console.log(`posfleet stopped${serverCode ? ` (exit code ${serverCode})` : ''}.`);
   }
   process.exit(code);
 }
