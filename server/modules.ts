@@ -55,8 +55,9 @@ export function createModules(deps: ModuleDeps) {
   // Telemetry, health and maintenance (issue 4).
   const health = createHealthModule({
     db, clock, bus, log, audit, outbox, devices, defaultHeartbeatS, inspectionCron: config.inspectionCron,
-    // Heartbeat batches written at once: several on a PostgreSQL pool, one on single-connection PGlite.
-    ingest: { concurrency: config.databaseUrl ? 4 : 1 },
+    // Heartbeat batches written at once (device-sharded). Kept at 1: with more,
+    // on PostgreSQL, a printer-fault alert went missing (issue 4 notes).
+    ingest: { concurrency: 1 },
   });
   const ingest = health.ingest;
   const hooks = createHooks({ config, db, clock, audit, outbox, log });

@@ -48,7 +48,9 @@ const exited = (c: ChildProcess, ms = 20_000) => new Promise<void>((r) => {
 export async function startPosfleet(dbUrl: string, n: number): Promise<System> {
   const [port, mqttPort] = [await freePort(), await freePort()];
   const token = 'bench-admin-token-0123456789';
-  const server = start(process.execPath, [...NODE_TSX, 'server/cli.ts', 'serve'], {
+  // BENCH_SERVER_FLAGS: extra node flags for the server, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'.
+  const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
+  const server = start(process.execPath, [...flags, ...NODE_TSX, 'server/cli.ts', 'serve'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', POSFLEET_ADMIN_TOKEN: token, DATA_DIR: mkdtempSync(join(tmpdir(), 'pf-bench-')) },
   });
