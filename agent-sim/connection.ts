@@ -142,7 +142,9 @@ export class Connection {
     this.agent.opts.clock.clearTimeout(this.retryTimer);
     const client = this.client;
     if (!client || client.disconnected) return Promise.resolve();
-    return new Promise((resolve) => client.end(!graceful, () => resolve()));
+    // A graceful end waits for in-flight QoS 1 acks; on a link that is already
+    // down those never come, so force the end when not connected.
+    return new Promise((resolve) => client.end(!graceful || !client.connected, () => resolve()));
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,12 @@
 // Start-up and stop as an operator sees them: the real command line in a child
 // process. Problems end with one line naming the cause and a non-zero exit.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { dbKind } from './helpers/db.ts';
 
 const TSX = createRequire(import.meta.url).resolve('tsx/cli');
@@ -14,11 +14,18 @@ const CLI = join(import.meta.dirname, '..', 'server', 'cli.ts');
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
+// A test that times out must not leave a server running behind it.
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 function cli(args: string[], env: Record<string, string>, onStdout?: (text: string, kill: (sig: NodeJS.Signals) => void) => void): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [TSX, CLI, ...args], {
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'warn', ...env },
     });
+    children.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -28,6 +35,7 @@ function cli(args: string[], env: Record<string, string>, onStdout?: (text: stri
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('exit', (code) => {
+      children.delete(child);
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });

@@ -35,6 +35,8 @@ const { values: v } = parseArgs({
     limit: { type: 'string', default: '10m' },
     'max-run': { type: 'string', default: '25m' },
     'keep-log': { type: 'boolean', default: false },
+    /** Release simulated terminals stuck in a reboot after this long (agent-sim bug workaround); 0 = off. */
+    'unstick-after': { type: 'string', default: '20s' },
     /** Directory for a V8 CPU profile of the server (node --cpu-prof), to see where its time goes. */
     'server-prof': { type: 'string' },
   },
@@ -193,9 +195,10 @@ async function uploadRelease(base: string): Promise<{ artifactId: string; public
 
 const reports: (SimReport | undefined)[] = [];
 function simTotals() {
-  const out = { notOnline: {} as Record<string, number>, online: 0, upgraded: 0, heartbeats: 0, byState: {} as Record<string, number>, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
+  const out = { unstuck: 0, notOnline: {} as Record<string, number>, online: 0, upgraded: 0, heartbeats: 0, byState: {} as Record<string, number>, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
   for (const r of reports) {
     if (!r) continue;
+    out.unstuck += r.unstuck ?? 0;
     out.online += r.online; out.upgraded += r.upgraded; out.heartbeats += r.heartbeats;
     for (const [key, m] of [['notOnline', r.notOnline], ['byState', r.byState], ['updates', r.updates], ['otaErrors', r.otaErrors], ['errors', r.errors]] as const) {
       for (const [k, n] of Object.entries(m)) out[key][k] = (out[key][k] ?? 0) + n;
@@ -211,7 +214,7 @@ function startSims(base: string, enrollToken: string, publicKey: string): void {
       firmware: FROM, target: TARGET, rampPerSecond: Number(v.ramp), installMs: Number(v['install-ms']), bootMs: Number(v['boot-ms']), seed: 1,
     };
     const child = fork(fileURLToPath(new URL('./sim.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_ROLLOUT_SIM: JSON.stringify(job) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_ROLLOUT_SIM: JSON.stringify(job), BENCH_UNSTICK_MS: String(parseDuration(v['unstick-after']!)) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const index = i;
     child.on('message', (m: SimReport) => { if (m?.type === 'stats') reports[index] = m; });
@@ -289,6 +292,7 @@ async function main(): Promise<void> {
   let final: { state: string; counts: Record<string, number>; finishedAt: string | null } | null = null;
   let lastPrint = 0;
   let peakRss = 0;
+  const pgSeen = new Map(cpu0.pg);
   while (Date.now() - t0 < limitMs) {
     await sleep(1_000);
     const r = await api<{ state: string; counts: Record<string, number>; finishedAt: string | null }>(base, 'GET', `/rollouts/${rollout.id}`).catch((err: Error) => {
@@ -297,6 +301,8 @@ async function main(): Promise<void> {
     });
     if (!r) continue;
     peakRss = Math.max(peakRss, memMib(pid, 'VmRSS'));
+    // Backends come and go (the pool closes idle connections): keep the last figure of each.
+    for (const [p, c] of postgresCpu(DB_NAME)) pgSeen.set(p, c);
     const sim = simTotals();
     samples.push({ t: Date.now(), counts: r.counts, state: r.state, serverCpu: cpuSeconds(pid), agentUpgraded: sim.upgraded });
     if (Date.now() - lastPrint >= 5_000 || r.state !== 'running') {
@@ -318,7 +324,8 @@ async function main(): Promise<void> {
   const wallS = (tEnd - t0) / 1000;
   const serverCpu = cpu1.server - cpu0.server;
   const simCpu = cpu1.sims - cpu0.sims;
-  const pgCpu = postgresCpuSince(cpu0.pg, cpu1.pg);
+  for (const [p, c] of cpu1.pg) pgSeen.set(p, c);
+  const pgCpu = postgresCpuSince(cpu0.pg, pgSeen);
   const otherCpu = cpu1.machine - cpu0.machine - serverCpu - simCpu - pgCpu;
   const perMin = (succeeded * 60) / wallS;
   const dispatched = (s: Sample) => N - (s.counts.pending ?? 0) - (s.counts.queued ?? 0) - (s.counts.waiting_window ?? 0);
@@ -342,14 +349,23 @@ async function main(): Promise<void> {
     `  server CPU         ${f(serverCpu, 1)} s (${f(serverCpu / wallS, 2)} cores avg, ${f(peakCores, 2)} peak 1 s; idle before ${f(idlePerS, 3)} cores)`,
     `  CPU per terminal   ${f((serverCpu * 1000) / Math.max(1, succeeded), 2)} ms server, ${f((pgCpu * 1000) / Math.max(1, succeeded), 2)} ms PostgreSQL`,
     `  server RSS         ${f(hwm)} MiB peak (VmHWM), ${f(peakRss)} MiB highest sampled during the rollout`,
-    `  PostgreSQL CPU     ${f(pgCpu, 1)} s (${f(pgCpu / wallS, 2)} cores avg; backends of ${DB_NAME})`,
+    `  PostgreSQL CPU     ${f(pgCpu, 1)} s (${f(pgCpu / wallS, 2)} cores avg; backends of ${DB_NAME}, sampled every second)`,
     `  simulator CPU      ${f(simCpu, 1)} s (${f(simCpu / wallS, 2)} cores avg, ${sims.length} process(es))`,
-    `  agents             ${fmt(sim.byState)}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,
+    `  agents             ${fmt(sim.byState)}; released from a stuck reboot (agent-sim workaround) ${sim.unstuck}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,
     ...(Object.keys(sim.notOnline).length ? [`  agents not online ${Object.entries(sim.notOnline).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, n]) => `${n}× ${k}`).join(' | ')}`] : []),
     `  machine            ${cpus().length} CPUs busy ${f((cpu1.machine - cpu0.machine) / wallS, 2)} cores avg, of which ${f(otherCpu / wallS, 2)} cores outside posfleet, its backends and the simulators (load ${loadavg().map((x) => f(x, 2)).join(' ')}; load before ${loadBefore})`,
   ].join('\n'));
   const warnings = tail(serverLog, 10_000).split('\n').filter((l) => /"level":(40|50|60)/.test(l));
-  if (warnings.length) console.log(`  server warnings    ${warnings.length} warn/error lines; last: ${warnings[warnings.length - 1].slice(0, 400)}`);
+  if (warnings.length) {
+    // Grouped by message and error text, so a deadlock or a failed tick shows with its count.
+    const groups = new Map<string, number>();
+    for (const line of warnings) {
+      const o = (() => { try { return JSON.parse(line) as { msg?: string; err?: { message?: string } }; } catch { return { msg: line.slice(0, 120) }; } })();
+      const key = `${o.msg ?? ''}${o.err?.message ? `: ${o.err.message}` : ''}`.slice(0, 200);
+      groups.set(key, (groups.get(key) ?? 0) + 1);
+    }
+    console.log(`  server warnings    ${warnings.length} warn/error lines: ${[...groups].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `${n}× ${k}`).join(' | ')}`);
+  }
   if (!final || succeeded !== rollout.total) process.exitCode = 1;
 }
 

@@ -60,3 +60,9 @@ export async function pingDb(db: Db): Promise<void> {
 
 /** jsonb values are always written as JSON text (PGlite and pg agree on that). */
 export const json = (value: unknown): string => JSON.stringify(value);
+
+/** Deadlock or serialization failure: the transaction may simply be run again. */
+export function isTransientDbError(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === '40P01' || code === '40001';
+}

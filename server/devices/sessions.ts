@@ -2,7 +2,7 @@
 // in batches so a reconnect storm costs a few statements, not one per terminal.
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { Db } from '../db/index.ts';
+import { isTransientDbError, type Db } from '../db/index.ts';
 import type { FleetBus } from '../events/bus-events.ts';
 import type { Clock } from '../lib/clock.ts';
 import { Batcher } from '../lib/batcher.ts';
@@ -35,7 +35,7 @@ export function createSessions(deps: { db: Db; clock: Clock; bus: FleetBus; log:
       FROM agg WHERE d.id = agg.id`.execute(deps.db);
   }
 
-  const batcher = new Batcher<SessionEvent>({ maxItems: 1_000, maxDelayMs: 50, flush });
+  const batcher = new Batcher<SessionEvent>({ maxItems: 1_000, maxDelayMs: 50, flush, retryable: isTransientDbError });
 
   function record(deviceId: string, kind: SessionEvent['kind']): Promise<void> {
     const at = deps.clock.now();

@@ -6,6 +6,8 @@ export interface BatcherOptions<T> {
   flush: (items: T[]) => Promise<void>;
   /** Batches written at the same time; more than 1 only on a real pool. */
   concurrency?: number;
+  /** Errors worth one more try of the same (idempotent) batch, such as a deadlock. */
+  retryable?: (err: unknown) => boolean;
 }
 
 interface Pending<T> {
@@ -57,7 +59,15 @@ export class Batcher<T> {
     if (batch.length === 0) return this.#settleIdle();
     this.#running++;
     try {
-      await this.opts.flush(batch.map((p) => p.item));
+      const items = batch.map((p) => p.item);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.opts.flush(items);
+          break;
+        } catch (err) {
+          if (attempt >= 3 || !this.opts.retryable?.(err)) throw err;
+        }
+      }
       for (const p of batch) p.resolve();
     } catch (err) {
       for (const p of batch) p.reject(err);

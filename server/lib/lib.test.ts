@@ -20,6 +20,15 @@ describe('Batcher', () => {
     fail = false;
     await expect(b.add(3)).resolves.toBeUndefined();
   });
+  it('tries a batch again when the error says it may (a deadlock)', async () => {
+    let calls = 0;
+    const b = new Batcher<number>({
+      maxItems: 10, maxDelayMs: 1, retryable: (err) => (err as Error).message === 'deadlock',
+      flush: async () => { if (++calls === 1) throw new Error('deadlock'); },
+    });
+    await expect(b.add(1)).resolves.toBeUndefined();
+    expect(calls).toBe(2);
+  });
   it('drains what is queued and refuses adds once closed', async () => {
     const seen: number[] = [];
     const b = new Batcher<number>({ maxItems: 100, maxDelayMs: 10_000, flush: async (items) => void seen.push(...items) });

@@ -11,6 +11,7 @@ import type { Metrics } from '../lib/metrics.ts';
 import { checkPublish, checkSubscribe, isAcceptableClientId } from './acl.ts';
 import type { Router } from './router.ts';
 import { PacketSizeGuard } from './size-guard.ts';
+import { createIndexedPersistence } from './retained-index.ts';
 
 export interface BrokerDeps {
   log: Logger;
@@ -40,6 +41,7 @@ export class Broker implements DeviceLink {
     let broker!: Broker;
     const aedes = await Aedes.createBroker({
       concurrency: 10_000, // aedes' default of 100 collapses under load
+      persistence: createIndexedPersistence(),
       queueLimit: 1_000,
       authenticate: (client, username, password, done) => broker.#authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => broker.#authorizePublish(client, packet.topic, packet, done),

@@ -21,6 +21,8 @@ export interface DispatchDeps {
   signedDownloadUrl: (artifactId: string, deviceId: string | null, ttlS: number) => string;
   placeOf: (deviceIds: string[]) => Promise<Map<string, Place>>;
   isConnected: (deviceId: string) => boolean;
+  /** Told which terminals now hold an update, before it is published. */
+  onSent?: (deviceIds: string[]) => void;
 }
 
 export function updateParams(r: RolloutRow, a: ArtifactRow, deviceId: string, jobId: string, spec: RolloutSpec, url: (ttl: number) => string) {
@@ -102,6 +104,7 @@ export function createDispatcher(deps: DispatchDeps) {
         WHERE rd.rollout_id = ${r.id} AND rd.device_id = v.device_id`.execute(trx);
       return cmds;
     });
+    deps.onSent?.(sent.map((c) => c.device_id));
     // Published only after the commit that decided them (HOUSE-RULES §5).
     await Promise.all(sent.map((cmd) => deps.commands.deliver(cmd, { recorded: true }).catch((err: unknown) => deps.log.warn({ err, commandId: cmd.id }, 'update publish failed; re-sent on reconnect'))));
     deps.log.info({ msg: 'updates dispatched', rolloutId: r.id, wave: r.current_wave, count: sent.length });

@@ -44,7 +44,10 @@ export function createEngine(deps: EngineDeps) {
     const place = await rollouts.placesFor(devices);
     return new Map(devices.map((d) => [d.id, place(d)]));
   }
-  const dispatcher = createDispatcher({ db, clock, log, commands: deps.commands, signedDownloadUrl: deps.signedDownloadUrl, placeOf, isConnected: deps.isConnected });
+  const dispatcher = createDispatcher({
+    db, clock, log, commands: deps.commands, signedDownloadUrl: deps.signedDownloadUrl, placeOf, isConnected: deps.isConnected,
+    onSent: (ids) => watch(ids),
+  });
 
   async function settleDevices(r: RolloutRow, spec: RolloutSpec): Promise<void> {
     const now = clock.now();

@@ -8,7 +8,7 @@
 // other's row locks. Rule evaluation runs after the commit, off the PUBACK path.
 import type { Kysely } from 'kysely';
 import type { Heartbeat } from '../../protocol/messages.ts';
-import type { Db } from '../db/index.ts';
+import { isTransientDbError, type Db } from '../db/index.ts';
 import type { Database } from '../db/schema.ts';
 import type { FleetBus } from '../events/bus-events.ts';
 import { Batcher } from '../lib/batcher.ts';
@@ -91,7 +91,8 @@ export function createIngest(deps: { db: Db; bus: FleetBus; hooks?: IngestHooks;
     }));
   }
 
-  const opts = { maxItems: deps.maxItems ?? 1_000, maxDelayMs: deps.maxDelayMs ?? 10, flush };
+  // Batches are idempotent (heartbeats dedupe on insert), so a deadlock is simply retried.
+  const opts = { maxItems: deps.maxItems ?? 1_000, maxDelayMs: deps.maxDelayMs ?? 10, flush, retryable: isTransientDbError };
   const shards = Array.from({ length: Math.max(1, deps.concurrency ?? 4) }, () => new Batcher<Item>(opts));
 
   return {
