@@ -6,7 +6,7 @@ import type { Commands } from '../devices/commands.service.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { RolloutSpec } from './rollouts.schemas.ts';
 import type { RolloutDeviceRow } from './rollouts.tables.ts';
-import { IN_FLIGHT, OTA_TO_DEVICE, PERMANENT_ERRORS, canDevice, type RolloutDeviceState } from './states.ts';
+import { DEVICE_STATES, IN_FLIGHT, OTA_TO_DEVICE, PERMANENT_ERRORS, canDevice, type RolloutDeviceState } from './states.ts';
 
 /** A terminal that reboots this many more times during its soak is crash-looping. */
 export const CRASH_LOOP_BOOTS = 2;
@@ -38,6 +38,20 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
       return;
     }
     await move(row, code === 'timeout' ? 'timed_out' : 'failed', { failures, last_error: error, finished_at: clock.now() });
+  }
+
+  /**
+   * A progress report moves its job forward in one statement, from any state the
+   * table allows; true when the report was of that kind (whether or not it moved).
+   */
+  async function advance(deviceId: string, report: OtaReport): Promise<boolean> {
+    const to = OTA_TO_DEVICE[report.state];
+    if (!to || to === 'deferred') return false;
+    const from = DEVICE_STATES.filter((s) => s !== to && canDevice(s, to));
+    const res = await db.updateTable('rollout_devices').set({ state: to, updated_at: clock.now() })
+      .where('device_id', '=', deviceId).where('job_id', '=', report.jobId).where('state', 'in', from).executeTakeFirst();
+    if (Number(res.numUpdatedRows) > 0) deps.onChange();
+    return true;
   }
 
   async function onOta(row: RolloutDeviceRow, spec: RolloutSpec, report: OtaReport): Promise<void> {
@@ -80,7 +94,7 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
     await move(row, 'succeeded', { finished_at: clock.now() });
   }
 
-  return { move, fail, onOta, onHeartbeat, settleSoak };
+  return { move, fail, advance, onOta, onHeartbeat, settleSoak };
 }
 
 export type DeviceProgress = ReturnType<typeof createDeviceProgress>;

@@ -161,6 +161,9 @@ export function createEngine(deps: EngineDeps) {
   }
 
   async function onOtaReport(deviceId: string, report: OtaReport): Promise<void> {
+    // Plain progress (accepted, downloading, installing, rebooting) is one guarded
+    // UPDATE; only failures and deferrals need the row and the rollout's policy.
+    if (await progress.advance(deviceId, report)) return;
     for (const row of await rowsFor(deviceId, report.jobId)) await progress.onOta(row, row.spec as RolloutSpec, report);
   }
 
