@@ -126,8 +126,8 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
       httpUp = false;
       const httpClosed = new Promise<void>((r) => listened.server.close(() => r()));
       (listened.server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-      await scheduler.stop();
       await broker.close(); // no new messages; those in flight finish below
+      await scheduler.stop();
       await modules.drain();
       await httpClosed;
       if (ownsDb) await handle.close();
