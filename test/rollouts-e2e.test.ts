@@ -117,8 +117,12 @@ describe(`rollouts end to end (${dbKind()})`, () => {
     expect(back.status).toBe(201);
     const rb = back.body.rollouts[0];
     await drive({
-      t: () => t, serverClock, simClock, serverStepMs: 10 * 60_000, simStepMs: 5_000, maxSteps: 300,
+      t: () => t, serverClock, simClock, serverStepMs: 10 * 60_000, simStepMs: 5_000, maxSteps: 500,
       done: async () => (await state(rb.id)).state === 'completed',
+    }).catch(async (err: Error) => {
+      const st = await state(rb.id);
+      const open = (await t.api('GET', `/api/v1/rollouts/${rb.id}/devices?limit=500`)).body.items.filter((d: { state: string }) => d.state !== 'succeeded');
+      throw new Error(`${err.message}: rollback ${st.state} ${st.reason ?? ''} ${JSON.stringify(st.counts)} ${JSON.stringify(open.slice(0, 3))}`);
     });
     expect((await state(rb.id)).counts).toEqual({ succeeded: total });
     expect(agents().every((a) => a.firmware === from)).toBe(true);
