@@ -43,9 +43,20 @@ export function isDefaultState(s: RuleState): boolean {
 }
 
 /** Reads `a.b.c` from nested metrics; undefined when any part is missing. */
+// Rule paths are few and evaluated for every heartbeat: split each once (a pure memo).
+const splitPaths = new Map<string, string[]>();
+function pathParts(path: string): string[] {
+  let parts = splitPaths.get(path);
+  if (!parts) {
+    parts = path.split('.');
+    if (splitPaths.size < 10_000) splitPaths.set(path, parts);
+  }
+  return parts;
+}
+
 export function metricAt(metrics: Record<string, unknown>, path: string): unknown {
   let cur: unknown = metrics;
-  for (const key of path.split('.')) {
+  for (const key of pathParts(path)) {
     if (cur === null || typeof cur !== 'object') return undefined;
     cur = (cur as Record<string, unknown>)[key];
   }
