@@ -126,6 +126,8 @@ describe(`HTTP API (${dbKind()})`, () => {
     const approved = await t.api('POST', `/api/v1/devices/${first.body.deviceId}/approve`);
     expect(approved.body.status).toBe('active');
     expect((await t.api('POST', '/api/v1/enroll', body, 'pfe_unknown')).status).toBe(401);
+    const anonymous = await t.api('POST', '/api/v1/enroll', { serial: 'bad serial!' }, null);
+    expect(anonymous.status).toBe(401); // the missing token is named before the body is judged
   });
 
   it('follows the device lifecycle and refuses transitions it does not allow', async () => {

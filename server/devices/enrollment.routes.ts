@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { bearerToken } from '../http/auth.ts';
 import { body, errors, guarded, idParam, json, listQuery, page, router, z } from '../http/openapi.ts';
 import { DomainError } from '../lib/errors.ts';
@@ -28,15 +29,20 @@ export function enrollmentRoutes(deps: { enrollment: Enrollment }) {
     return c.body(null, 204);
   });
 
+  // Route middleware runs before body validation: a caller without a token
+  // hears 401 first, not a 400 about a body it may not send at all.
+  const requireToken: MiddlewareHandler = async (c, next) => {
+    if (!bearerToken(c.req.header('authorization'))) {
+      throw new DomainError('unauthorized', 'invalid_enrollment_token', 'send the enrolment token as Authorization: Bearer <token>');
+    }
+    await next();
+  };
+
   app.openapi(createRoute({
-    method: 'post', path: '/enroll', tags: [tag], security: [{ bearerAuth: [] }],
+    method: 'post', path: '/enroll', tags: [tag], security: [{ bearerAuth: [] }], middleware: [requireToken],
     summary: 'A terminal trades an enrolment token (Bearer) for its own MQTT credentials',
     request: body(enrollRequestSchema),
     responses: { 201: json(credentialsSchema.extend({ status: z.string() })), 400: errors[400], 401: errors[401], 409: errors[409] },
-  }), async (c) => {
-    const token = bearerToken(c.req.header('authorization'));
-    if (!token) throw new DomainError('unauthorized', 'invalid_enrollment_token', 'send the enrolment token as Authorization: Bearer <token>');
-    return c.json(await deps.enrollment.enroll(token, c.req.valid('json')), 201);
-  });
+  }), async (c) => c.json(await deps.enrollment.enroll(bearerToken(c.req.header('authorization'))!, c.req.valid('json')), 201));
   return app;
 }

@@ -11,7 +11,6 @@ export interface FleetEvents extends Record<string, unknown> {
   'device.config_changed': { deviceId: string; revision: number };
   'device.connected': { deviceId: string; at: Date };
   'device.disconnected': { deviceId: string; at: Date };
-  'device.heartbeat': { deviceId: string; at: Date };
   'device.presence_changed': { deviceId: string; from: string | null; to: string; at: Date };
   'command.created': { commandId: string; deviceId: string; type: string };
   'command.replied': { commandId: string; deviceId: string; state: string };

@@ -54,7 +54,7 @@ export function createHealthModule(deps: HealthModuleDeps) {
     observe: (obs) => evaluator.evaluateNow(obs),
   });
   const ingest = createIngest({
-    db, bus, ...deps.ingest,
+    db, ...deps.ingest,
     hooks: { needsTransaction: presence.needsWrite, inTransaction: presence.markOnline, afterCommit: evaluator.observe },
   });
   const events = createDeviceEvents({ db, observe: evaluator.observe });

@@ -10,7 +10,6 @@ import type { Kysely } from 'kysely';
 import type { Heartbeat } from '../../protocol/messages.ts';
 import { isTransientDbError, type Db } from '../db/index.ts';
 import type { Database } from '../db/schema.ts';
-import type { FleetBus } from '../events/bus-events.ts';
 import { Batcher } from '../lib/batcher.ts';
 import { deriveMetrics } from './derive.ts';
 import { writeBatch, type Item } from './heartbeat-writer.ts';
@@ -52,7 +51,7 @@ function latestPerDevice(items: Item[]): Seen[] {
   return [...latest].map(([deviceId, at]) => ({ deviceId, at }));
 }
 
-export function createIngest(deps: { db: Db; bus: FleetBus; hooks?: IngestHooks; maxItems?: number; maxDelayMs?: number; concurrency?: number }) {
+export function createIngest(deps: { db: Db; hooks?: IngestHooks; maxItems?: number; maxDelayMs?: number; concurrency?: number }) {
   // What this process knows of each device's boots: the current boot id (it is
   // recorded in device_boots) and the boot times of the last hour. A hint only:
   // a miss sends the heartbeat's boot to the database, which decides.
@@ -82,7 +81,6 @@ export function createIngest(deps: { db: Db; bus: FleetBus; hooks?: IngestHooks;
     if (written.fresh.length === 0) return; // all duplicates: dropped silently
     (after as (() => void) | void)?.();
     const fresh = written.fresh.map((i) => items[i]);
-    for (const s of latestPerDevice(fresh)) deps.bus.emit('device.heartbeat', { deviceId: s.deviceId, at: s.at });
     deps.hooks?.afterCommit?.(fresh.map((it) => {
       const reader = written.readers.get(it.deviceId) ?? { ok: 0, err: 0 };
       const bootsLastHour = (boots.get(it.deviceId)?.times ?? []).filter((t) => t > it.receivedAt.getTime() - HOUR_MS).length;
