@@ -86,6 +86,18 @@ describe(`default health rules (${dbKind()})`, () => {
     expect(await activeAlerts(t, d.deviceId)).toEqual([]);
   });
 
+  it('counts every breaching heartbeat of one evaluation batch on the open alert', async () => {
+    const { d, sendCase } = await terminal();
+    await sendCase({ security: { tamper: true } });
+    const [alert] = await activeAlerts(t, d.deviceId);
+    const at = (k: number) => new Date(clock.nowMs() + k * 1000);
+    const metrics = { security: { tamper: true }, presence: 'online' };
+    await t.app.health.evaluator.evaluateNow([1, 2, 3].map((k) => ({ deviceId: d.deviceId, at: at(k), metrics })));
+    const [after] = await activeAlerts(t, d.deviceId);
+    expect([after.id, after.count]).toEqual([alert.id, 4]);
+    expect((await t.api('GET', `/api/v1/alerts/${alert.id}`)).body.lastSeenAt).toBe(at(3).toISOString());
+  });
+
   it('keeps rule state across a restart: no second opening, and the clear still happens', async () => {
     const { d, sendCase } = await terminal();
     await sendCase({ battery: { pct: 5, charging: false } });

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createDb } from '../../server/db/index.ts';
 import { migrateToLatest } from '../../server/db/migrator.ts';
-import { cpuSeconds, percentile, rssMb } from './proc.ts';
+import { cpuSeconds, machineBusySeconds, memMib, percentile, postgresCpu, postgresCpuSince } from '../proc.ts';
 import { killAll, sleep, startBaseline, startLoader, startPosfleet, type Loader, type System } from './systems.ts';
 
 const { values: a } = parseArgs({ options: {
@@ -36,58 +36,58 @@ async function admin(q: string): Promise<void> {
   try { await c.query(q); } finally { await c.end(); }
 }
 
-interface Step { rate: number; persistedPerS: number; ackedPerS: number; skipped: number; p50: number; p99: number; cpuMsPerHb: number; rssMb: number; boot: string }
+interface Step { rate: number; persistedPerS: number; ackedPerS: number; skipped: number; p50: number; p99: number; cpuMsPerHb: number; pgMsPerHb: number; busyCores: number; rssMb: number }
 
-async function step(sys: System, pool: pg.Pool, loaders: Loader[], rate: number, boot: string, acked: Map<string, Record<string, number[]>>): Promise<Step> {
+async function step(sys: System, pool: pg.Pool, loaders: Loader[], rate: number, boot: string, acked: Record<string, number[]>[]): Promise<Step> {
   const count = async () => Number((await pool.query(`select count(*)::int n from ${sys.table}`)).rows[0].n);
   const cpu = () => sys.pids.reduce((s, p) => s + cpuSeconds(p), 0);
   const running = Promise.all(loaders.map((l) => l.phase(rate / loaders.length, STEP_MS, boot)));
   await sleep(WARMUP_MS);
-  const [rows0, cpu0, t0] = [await count(), cpu(), Date.now()];
+  const [rows0, cpu0, pg0, busy0, t0] = [await count(), cpu(), postgresCpu(DB), machineBusySeconds(), Date.now()];
   await sleep(STEP_MS - WARMUP_MS);
-  const [rows1, cpu1, t1] = [await count(), cpu(), Date.now()];
-  const rss = sys.pids.reduce((s, p) => s + rssMb(p), 0);
+  const [rows1, cpu1, pg1, busy1, t1] = [await count(), cpu(), postgresCpu(DB), machineBusySeconds(), Date.now()];
+  const rss = sys.pids.reduce((s, p) => s + memMib(p, 'VmRSS'), 0);
   const results = await running;
   const persisted = rows1 - rows0;
   const lat = results.flatMap((r) => r.latenciesMs);
-  const seqs: Record<string, number[]> = {};
-  for (const r of results) Object.assign(seqs, r.ackedSeqs);
-  acked.set(boot, seqs);
+  for (const r of results) acked.push(r.ackedSeqs);
   const sum = (f: (r: (typeof results)[number]) => number) => results.reduce((s, r) => s + f(r), 0);
   return {
-    rate, boot, persistedPerS: persisted / ((t1 - t0) / 1000), ackedPerS: sum((r) => r.acked) / (STEP_MS / 1000), skipped: sum((r) => r.skipped),
-    p50: percentile(lat, 50), p99: percentile(lat, 99), cpuMsPerHb: ((cpu1 - cpu0) * 1000) / Math.max(1, persisted), rssMb: rss,
+    rate, persistedPerS: persisted / ((t1 - t0) / 1000), ackedPerS: sum((r) => r.acked) / (STEP_MS / 1000), skipped: sum((r) => r.skipped),
+    p50: percentile(lat, 50), p99: percentile(lat, 99), cpuMsPerHb: ((cpu1 - cpu0) * 1000) / Math.max(1, persisted),
+    pgMsPerHb: (postgresCpuSince(pg0, pg1) * 1000) / Math.max(1, persisted), busyCores: (busy1 - busy0) / ((t1 - t0) / 1000), rssMb: rss,
   };
 }
 
 const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-const show = (name: string, s: Step) => `${name.padEnd(16)} offered ${f(s.rate).padStart(6)}/s  persisted ${f(s.persistedPerS).padStart(6)}/s  PUBACK p50 ${f(s.p50, 1).padStart(7)} ms  p99 ${f(s.p99, 1).padStart(7)} ms  CPU ${f(s.cpuMsPerHb, 3)} ms/hb  RSS ${f(s.rssMb)} MB${s.skipped ? `  (skipped ${s.skipped}: terminals at ${a.inflight} in flight)` : ''}`;
+const show = (name: string, s: Step) => `${name.padEnd(16)} offered ${f(s.rate).padStart(6)}/s  persisted ${f(s.persistedPerS).padStart(6)}/s  PUBACK p50 ${f(s.p50, 1).padStart(7)} ms  p99 ${f(s.p99, 1).padStart(7)} ms  CPU ${f(s.cpuMsPerHb, 3)} ms/hb  PG ${f(s.pgMsPerHb, 3)} ms/hb  machine ${f(s.busyCores, 2)} cores  RSS ${f(s.rssMb)} MB${s.skipped ? `  (skipped ${s.skipped}: terminals at ${a.inflight} in flight)` : ''}`;
 
 /** Ramps until persisted falls below 90 % of offered, then runs at twice that load. */
 async function ramp(sys: System, pool: pg.Pool) {
   const per = Math.ceil(sys.terminals.length / L);
   const loaders = await Promise.all(Array.from({ length: L }, (_, i) => startLoader(sys.mqttUrl, sys.terminals.slice(i * per, (i + 1) * per), Number(a.inflight))));
-  const acked = new Map<string, Record<string, number[]>>();
+  // One boot for the whole run, as a fleet that is not rebooting: the rows of
+  // the run are those of this boot id, and the sequence numbers go on across steps.
+  const boot = `run-${Date.now().toString(36)}`;
+  const acked: Record<string, number[]>[] = [];
   const steps: Step[] = [];
   let saturating: number | undefined;
   for (let rate = Number(a.start), k = 0; rate <= Number(a['max-rate']); rate = Math.round(rate * Number(a.step)), k++) {
-    const s = await step(sys, pool, loaders, rate, `r${k}`, acked);
+    const s = await step(sys, pool, loaders, rate, boot, acked);
     steps.push(s);
     console.log(show(`${sys.name} ramp`, s));
     if (s.persistedPerS < 0.9 * rate) { saturating = rate; break; }
   }
   saturating ??= steps[steps.length - 1].rate;
   const peak = steps.reduce((m, s) => (s.persistedPerS > m.persistedPerS ? s : m));
-  const over = await step(sys, pool, loaders, 2 * saturating, 'x2', acked);
+  const over = await step(sys, pool, loaders, 2 * saturating, boot, acked);
   console.log(show(`${sys.name} 2x`, over));
   await Promise.all(loaders.map((l) => l.stop()));
   await sys.stop();
   let lost = 0, total = 0;
-  for (const [boot, seqs] of acked) {
-    const rows = await pool.query<{ device_id: string; seq: number }>(`select device_id, seq::int from ${sys.table} where boot_id = $1`, [boot]);
-    const stored = new Set(rows.rows.map((r) => `${r.device_id}/${r.seq}`));
-    for (const [id, list] of Object.entries(seqs)) for (const s of list) { total++; if (!stored.has(`${id}/${s}`)) lost++; }
-  }
+  const rows = await pool.query<{ device_id: string; seq: number }>(`select device_id, seq::int from ${sys.table} where boot_id = $1`, [boot]);
+  const stored = new Set(rows.rows.map((r) => `${r.device_id}/${r.seq}`));
+  for (const seqs of acked) for (const [id, list] of Object.entries(seqs)) for (const s of list) { total++; if (!stored.has(`${id}/${s}`)) lost++; }
   return { peak, over, saturating, lost, total };
 }
 

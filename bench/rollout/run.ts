@@ -19,7 +19,7 @@ import pg from 'pg';
 import { parseDuration } from '../../agent-sim/clock.ts';
 import { generateKeyPair } from '../../firmware/keys.ts';
 import { buildSampleRelease } from '../../firmware/samples.ts';
-import { cpuSeconds, machineBusySeconds, memMib, postgresCpu, postgresCpuSince } from './proc.ts';
+import { cpuSeconds, machineBusySeconds, memMib, postgresCpu, postgresCpuSince } from '../proc.ts';
 import type { SimJob, SimReport } from './sim.ts';
 
 const { values: v } = parseArgs({

@@ -57,14 +57,29 @@ export function createAlerts(deps: { db: Db; clock: Clock; audit: Audit; outbox:
     return inserted;
   }
 
-  /** Many touches in one statement: count + 1, last seen, latest value. */
+  /**
+   * Many touches in one statement: count + n, last seen, latest value. Touches
+   * of one alert are folded first: an UPDATE ... FROM applies one source row per
+   * target row, so three touches in a batch must count three.
+   */
   async function touchMany(trx: Kysely<Database>, touches: { alertId: string; at: Date; value: unknown; flapping: boolean }[]) {
     if (touches.length === 0) return;
+    const folded = new Map<string, { n: number; at: Date; value: unknown; flapping: boolean }>();
+    for (const t of touches) {
+      const f = folded.get(t.alertId);
+      if (!f) folded.set(t.alertId, { n: 1, at: t.at, value: t.value, flapping: t.flapping });
+      else {
+        f.n++;
+        f.flapping ||= t.flapping;
+        if (t.at >= f.at) Object.assign(f, { at: t.at, value: t.value });
+      }
+    }
+    const rows = [...folded];
     await sql`
-      UPDATE alerts AS a SET count = a.count + 1, last_seen_at = greatest(a.last_seen_at, v.at), value = v.value::jsonb,
+      UPDATE alerts AS a SET count = a.count + v.n, last_seen_at = greatest(a.last_seen_at, v.at), value = v.value::jsonb,
         flapping = a.flapping OR v.flapping
-      FROM unnest(${touches.map((t) => t.alertId)}::text[], ${touches.map((t) => t.at.toISOString())}::timestamptz[],
-                  ${touches.map((t) => json(t.value ?? null))}::text[], ${touches.map((t) => t.flapping)}::boolean[]) AS v(id, at, value, flapping)
+      FROM unnest(${rows.map(([id]) => id)}::text[], ${rows.map(([, f]) => f.n)}::int[], ${rows.map(([, f]) => f.at.toISOString())}::timestamptz[],
+                  ${rows.map(([, f]) => json(f.value ?? null))}::text[], ${rows.map(([, f]) => f.flapping)}::boolean[]) AS v(id, n, at, value, flapping)
       WHERE a.id = v.id`.execute(trx);
   }
 

@@ -58,3 +58,9 @@ export function machineBusySeconds(): number {
   const [user, nice, system, , , irq, softirq, steal] = cpu;
   return (user + nice + system + irq + softirq + (steal ?? 0)) / TICKS;
 }
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
