@@ -12,7 +12,7 @@ import { Batcher } from '../lib/batcher.ts';
 import type { Observation } from '../telemetry/ingest.ts';
 import type { Alerts, DeviceMeta } from './alerts.service.ts';
 import type { AlertRow } from './health.tables.ts';
-import { applies, initialRuleState, isDefaultState, isFlapping, metricAt, step, type RuleState } from './rules.engine.ts';
+import { applies, initialRuleState, isDefaultState, isFlapping, metricAt, sameState, step, type RuleState } from './rules.engine.ts';
 import { inScope, type Rule, type Rules } from './rules.service.ts';
 
 /** Opens the ticket an alert+ticket rule asks for; returns its id. */
@@ -24,6 +24,8 @@ type Effect =
   | { kind: 'resolve'; device: DeviceMeta; rule: Rule };
 
 const k = (deviceId: string, ruleId: string) => `${deviceId}|${ruleId}`;
+/** The state of a rule that has no row: shared, never mutated (step returns new objects). */
+const QUIET: RuleState = Object.freeze(initialRuleState()) as RuleState;
 
 async function loadDevices(db: Kysely<Database>, ids: string[]): Promise<Map<string, DeviceMeta>> {
   // = ANY(array): one parameter however many devices the batch holds.
@@ -43,16 +45,15 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
       if (!device || device.status === 'decommissioned') continue;
       for (const rule of active) {
         if (!applies(rule, o.metrics) || !inScope(rule, device)) continue;
-        const prev = states.get(k(o.deviceId, rule.id)) ?? initialRuleState();
+        const key = k(o.deviceId, rule.id);
+        const prev = states.get(key) ?? QUIET;
         const { state, effect } = step(rule, prev, o.metrics, o.at.getTime());
-        if (JSON.stringify(state) !== JSON.stringify(prev)) {
-          states.set(k(o.deviceId, rule.id), state);
-          changed.set(k(o.deviceId, rule.id), { deviceId: o.deviceId, ruleId: rule.id, state });
+        if (state !== prev && !sameState(state, prev)) {
+          states.set(key, state);
+          changed.set(key, { deviceId: o.deviceId, ruleId: rule.id, state });
         }
-        const value = metricAt(o.metrics, rule.metric);
-        const flapping = isFlapping(state, o.at.getTime());
         if (effect === 'resolve') effects.push({ kind: 'resolve', device, rule });
-        else if (effect) effects.push({ kind: effect, device, rule, value, at: o.at, flapping });
+        else if (effect) effects.push({ kind: effect, device, rule, value: metricAt(o.metrics, rule.metric), at: o.at, flapping: isFlapping(state, o.at.getTime()) });
       }
     }
     return { changed: [...changed.values()], effects };

@@ -93,12 +93,25 @@ export function applies(rule: RuleSpec, metrics: Record<string, unknown>): boole
   return metricAt(metrics, rule.metric) !== undefined;
 }
 
+/** Field-by-field equality of two states (cheaper than comparing their JSON on every heartbeat). */
+export function sameState(a: RuleState, b: RuleState): boolean {
+  return a.firing === b.firing && a.breachCount === b.breachCount && a.breachSince === b.breachSince && a.clearCount === b.clearCount
+    && a.clearSince === b.clearSince && a.opens.length === b.opens.length && a.opens.every((t, i) => t === b.opens[i]);
+}
+
+/**
+ * One observation moves the state. A quiet observation of a quiet rule (the
+ * common case on a healthy fleet) returns `prev` itself, so callers can tell
+ * "nothing changed" without comparing.
+ */
 export function step(rule: RuleSpec, prev: RuleState, metrics: Record<string, unknown>, at: number): { state: RuleState; effect: Effect } {
   const value = metricAt(metrics, rule.metric);
   const guard = conditionsHold(rule, metrics);
-  const s: RuleState = { ...prev, opens: prev.opens.filter((t) => at - t < FLAP_WINDOW_MS) };
+  const opens = prev.opens.some((t) => at - t >= FLAP_WINDOW_MS) ? prev.opens.filter((t) => at - t < FLAP_WINDOW_MS) : prev.opens;
+  const s: RuleState = { ...prev, opens };
   if (!s.firing) {
     if (!(guard && compare(value, rule.comparison, rule.threshold))) {
+      if (prev.breachCount === 0 && prev.breachSince === null && opens === prev.opens) return { state: prev, effect: null };
       return { state: { ...s, breachCount: 0, breachSince: null }, effect: null };
     }
     s.breachCount += 1;
