@@ -3,9 +3,11 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../server/lib/clock.ts';
+import { randomChars } from '../server/lib/ids.ts';
 import { connectDevice, enrollDevice, startTestApp, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 import { activeAlerts, outboxTypes, sender } from './helpers/health.ts';
+import { rolloutKit } from './helpers/rollout-kit.ts';
 
 describe(`maintenance (${dbKind()})`, () => {
   const clock = new ManualClock(Date.UTC(2026, 2, 2, 8, 0, 0));
@@ -106,12 +108,18 @@ describe(`maintenance (${dbKind()})`, () => {
     await good.send({ printer: { state: 'ok' }, net: { type: 'ethernet', latencyMs: 20 }, security: { patchLevel: '2026-02-20' } }, { firmware: '999.0.0' });
     const bad = await terminal({ model: 'T2' });
     await bad.send({ printer: { state: 'jam' }, security: { patchLevel: '2025-09-01' } });
+    // Behind the catalogue: an app released at 2.0.0 that no terminal runs yet.
+    const app = `insp${randomChars(6)}`;
+    await (await rolloutKit(t)).release('2.0.0', ['T2'], { component: `app:${app}` });
+    const behind = await terminal({ model: 'T2' });
+    await behind.send({ printer: { state: 'ok' }, net: { type: 'ethernet', latencyMs: 20 }, security: { patchLevel: '2026-02-20' } }, { firmware: '999.0.0', apps: { [app]: '1.0.0' } });
     const report = await t.app.health.inspection.run();
     expect(report.counts.pass + report.counts.attention + report.counts.fail).toBe(report.devices);
     const latest = await t.api('GET', '/api/v1/reports/inspections/latest?limit=10000');
     expect(latest.body.id).toBe(report.id);
     const verdicts = Object.fromEntries(latest.body.results.map((r: { deviceId: string; verdict: string }) => [r.deviceId, r]));
     expect(verdicts[good.d.deviceId].verdict).toBe('pass');
+    expect(verdicts[behind.d.deviceId]).toMatchObject({ verdict: 'attention', checks: { software: { verdict: 'attention', detail: `${app} 1.0.0 < 2.0.0` } } });
     expect(verdicts[bad.d.deviceId]).toMatchObject({ verdict: 'fail', checks: { printer: { verdict: 'fail' }, software: { verdict: 'attention' }, securityPatch: { verdict: 'fail' } } });
     expect(await outboxTypes(t, report.id)).toEqual(['inspection.completed']);
     const fleet = await t.api('GET', '/api/v1/reports/fleet');

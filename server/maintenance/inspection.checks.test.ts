@@ -23,4 +23,14 @@ describe('inspection checks', () => {
     expect(broken.verdict).toBe('fail');
     expect(Object.values(broken.checks).filter((c) => c.verdict === 'fail')).toHaveLength(4);
   });
+  it('compares with the newest released in the catalogue, for the models each firmware lists', () => {
+    const withCatalogue = newestVersions([{ model: 'T1', firmware: '2.0.0', apps: { payment: '5.1.0' } }], [
+      { component: 'firmware', version: '2.1.0', models: ['T1'] },
+      { component: 'firmware', version: '3.0.0', models: ['T2'] },
+      { component: 'app:payment', version: '5.2.0', models: ['T1', 'T2'] },
+    ]);
+    const r = inspectDevice({ model: 'T1', firmware: '2.0.0', apps: { payment: '5.1.0' }, vitals: healthy, readerErrorRate: null, presence: 'online', now }, withCatalogue);
+    expect(r.checks.software).toEqual({ verdict: 'attention', detail: 'firmware 2.0.0 < 2.1.0; payment 5.1.0 < 5.2.0' });
+    expect(withCatalogue.firmware.get('T2')).toBe('3.0.0');
+  });
 });

@@ -1,5 +1,5 @@
 // Periodic inspection checks, pure: hardware (battery, printer, reader),
-// software (versions against the newest in the fleet, security patch age) and
+// software (versions against the newest released or reported, security patch age) and
 // network (presence, signal, latency), each pass / attention / fail.
 import semver from 'semver';
 
@@ -53,7 +53,7 @@ function software(i: InspectionInput, newest: Newest): Check {
     const latest = newest.apps.get(name);
     if (latest && semver.valid(version) && semver.lt(version, latest)) behind.push(`${name} ${version} < ${latest}`);
   }
-  return behind.length ? check('attention', behind.join('; ')) : check('pass', `firmware ${i.firmware ?? '?'} is the newest in the fleet`);
+  return behind.length ? check('attention', behind.join('; ')) : check('pass', `firmware ${i.firmware ?? '?'} is the newest released`);
 }
 
 function patch(level: string | undefined, now: Date): Check {
@@ -84,15 +84,28 @@ export function inspectDevice(i: InspectionInput, newest: Newest): { verdict: Ve
   return { verdict: Object.values(checks).reduce<Verdict>((acc, c) => worse(acc, c.verdict), 'pass'), checks };
 }
 
-/** The newest firmware per model and the newest version of each app, as the fleet reports them. */
-export function newestVersions(devices: { model: string; firmware: string | null; apps: Record<string, string> }[]): Newest {
+function bump(m: Map<string, string>, k: string, v: string | null): void {
+  if (!v || !semver.valid(v)) return;
+  const cur = m.get(k);
+  if (!cur || semver.gt(v, cur)) m.set(k, v);
+}
+
+/**
+ * The newest firmware per model and the newest version of each app: the
+ * newest released in the artifact catalogue (firmware for the models its
+ * manifest lists; apps for any model) or, when a terminal reports something
+ * newer than the catalogue holds (installed outside posfleet), that.
+ */
+export function newestVersions(
+  devices: { model: string; firmware: string | null; apps: Record<string, string> }[],
+  released: { component: string; version: string; models: string[] }[] = [],
+): Newest {
   const firmware = new Map<string, string>();
   const apps = new Map<string, string>();
-  const bump = (m: Map<string, string>, k: string, v: string | null) => {
-    if (!v || !semver.valid(v)) return;
-    const cur = m.get(k);
-    if (!cur || semver.gt(v, cur)) m.set(k, v);
-  };
+  for (const a of released) {
+    if (a.component === 'firmware') for (const model of a.models) bump(firmware, model, a.version);
+    else if (a.component.startsWith('app:')) bump(apps, a.component.slice(4), a.version);
+  }
   for (const d of devices) {
     bump(firmware, d.model, d.firmware);
     for (const [name, version] of Object.entries(d.apps)) bump(apps, name, version);

@@ -25,11 +25,18 @@ export function createInspection(deps: { db: Db; clock: Clock; outbox: Outbox })
     return res.rows;
   }
 
+  /** What the catalogue offers: artifacts not expired (an expired one cannot be rolled out). */
+  async function released(now: Date) {
+    const rows = await db.selectFrom('artifacts').select(['component', 'version', 'models'])
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)])).execute();
+    return rows.map((r) => ({ component: r.component, version: r.version, models: r.models as string[] }));
+  }
+
   /** Inspects the fleet now and stores the report; returns its summary. */
   async function run() {
     const startedAt = clock.now();
     const rows = await fleet();
-    const newest = newestVersions(rows);
+    const newest = newestVersions(rows, await released(startedAt));
     const results = rows.map((r) => {
       const reads = (r.reader_ok ?? 0) + (r.reader_err ?? 0);
       const res = inspectDevice({
