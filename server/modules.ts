@@ -67,10 +67,9 @@ export function createModules(deps: ModuleDeps) {
     signedDownloadUrl: artifacts.signedDownloadUrl, isConnected: (id) => link.isConnected(id),
     healthFilter: (ids, f) => health.deviceHealth.matching(ids, f),
     // Health gate of the soak time: a critical alert raised since the install fails the update.
-    healthGate: async (deviceId, since) => {
-      const { items } = await health.alerts.list({ device: deviceId, severity: 'critical', limit: 20 });
-      const hit = items.find((a) => Date.parse(a.lastSeenAt) >= since.getTime());
-      return hit ? `critical alert during soak: ${hit.ruleName}` : null;
+    healthGate: async (checks) => {
+      const hits = await health.alerts.criticalSince(checks);
+      return new Map([...hits].map(([deviceId, rule]) => [deviceId, `critical alert during soak: ${rule}`]));
     },
   });
 
@@ -93,7 +92,7 @@ export function createModules(deps: ModuleDeps) {
     if (kind === 'cmd') rollouts.onDeviceOnline();
     const work = kind === 'cmd'
       ? commands.resendOwed(deviceId)
-      : devices.require(deviceId).then((d) => link.sendConfig(deviceId, devices.desiredConfig(d), { ifStale: true }));
+      : devices.requireBatched(deviceId).then((d) => link.sendConfig(deviceId, devices.desiredConfig(d), { ifStale: true }));
     work.catch((err: unknown) => log.error({ err, deviceId, kind }, 'resend on subscribe failed'));
   }
 

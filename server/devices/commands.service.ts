@@ -1,6 +1,6 @@
 // Remote commands: stored first, published after the commit, re-sent while
 // owed, expired after their deadline; replies recorded (DESIGN.md §7).
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { PROTOCOL_VERSION, type Command, type CommandReply, type CommandType } from '../../protocol/messages.ts';
 import type { Audit } from '../access/audit.service.ts';
@@ -13,6 +13,7 @@ import type { Clock } from '../lib/clock.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';
 import { conflict, notFound } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
+import { createLoader, groupBy } from '../lib/loader.ts';
 import type { Logger } from 'pino';
 import { OPEN_COMMAND_STATES, canTransition, openStatesLeadingTo, stateForReply, type CommandState } from './commands.states.ts';
 import { deviceFacts, type Devices } from './devices.service.ts';
@@ -156,10 +157,18 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
     if (next === 'failed' || next === 'rejected') bus.emit('command.failed', { commandId: row.id, deviceId, type: row.type, state: next, error: reply.error });
   }
 
+  /** Open, unexpired commands of many devices in one query, each device's in id order. */
+  async function owedBy(deviceIds: string[]): Promise<Map<string, CommandRow[]>> {
+    const rows = await db.selectFrom('commands').selectAll().where(sql<boolean>`device_id = any(${deviceIds}::text[])`)
+      .where('state', 'in', [...OPEN_COMMAND_STATES]).where('expires_at', '>', clock.now()).orderBy('id').execute();
+    return groupBy(rows, (r) => r.device_id);
+  }
+  // A reconnecting fleet subscribes all at once: one query per few ms, not per terminal.
+  const owedLoader = createLoader(owedBy);
+
   /** The terminal (re)subscribed to its command topic: send what it still owes. */
   async function resendOwed(deviceId: string): Promise<number> {
-    const rows = await db.selectFrom('commands').selectAll().where('device_id', '=', deviceId)
-      .where('state', 'in', [...OPEN_COMMAND_STATES]).where('expires_at', '>', clock.now()).orderBy('id').execute();
+    const rows = (await owedLoader.load(deviceId)) ?? [];
     let sent = 0;
     for (const row of rows) if (await deliver(row)) sent++;
     return sent;

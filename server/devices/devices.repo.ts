@@ -1,4 +1,5 @@
 // Device queries (Kysely only; rules live in devices.service.ts).
+import { sql } from 'kysely';
 import semver from 'semver';
 import type { Db } from '../db/index.ts';
 import type { Device } from '../db/schema.ts';
@@ -49,10 +50,22 @@ export function createDevicesRepo(db: Db) {
 
   const get = (id: string) => db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
 
-  const authRow = (id: string) =>
-    db.selectFrom('devices').select(['id', 'status', 'token_hash']).where('id', '=', id).executeTakeFirst();
+  // `= any(array)`: one parameter however many ids, where `in` would build one per id.
+  const anyId = (ids: string[]) => sql<boolean>`id = any(${ids}::text[])`;
 
-  return { list, get, authRow };
+  /** Many devices in one query, by id (for the coalescing loaders of the MQTT paths). */
+  async function getMany(ids: string[]): Promise<Map<string, Device>> {
+    const rows = await db.selectFrom('devices').selectAll().where(anyId(ids)).execute();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
+  /** What the MQTT CONNECT check needs of many devices, in one query. */
+  async function authRows(ids: string[]) {
+    const rows = await db.selectFrom('devices').select(['id', 'status', 'token_hash']).where(anyId(ids)).execute();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
+  return { list, get, getMany, authRows };
 }
 
 export type DevicesRepo = ReturnType<typeof createDevicesRepo>;

@@ -10,6 +10,7 @@ import type { Principal } from '../http/types.ts';
 import type { Clock } from '../lib/clock.ts';
 import { conflict, notFound, unprocessable } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
+import { createLoader } from '../lib/loader.ts';
 import { hashSecret, newSecret, secretMatches } from '../lib/secrets.ts';
 import { createDevicesRepo, type DeviceFilter } from './devices.repo.ts';
 import { canTransition, mayConnect, type DeviceStatus } from './lifecycle.ts';
@@ -59,9 +60,23 @@ export function deviceFacts(d: Pick<Device, 'id' | 'serial' | 'model' | 'merchan
 export function createDevices(deps: DevicesDeps) {
   const { db, clock, audit, bus, link } = deps;
   const repo = createDevicesRepo(db);
+  // A reconnecting fleet authenticates and subscribes thousands of terminals at
+  // once: their lookups are coalesced into one query per few ms.
+  const authLoader = createLoader(repo.authRows);
+  const deviceLoader = createLoader(repo.getMany);
 
   async function require(id: string): Promise<Device> {
     const d = await repo.get(id);
+    if (!d) throw notFound('device', id);
+    return d;
+  }
+
+  /**
+   * `require` coalesced with the lookups of the next few ms into one query: for
+   * the MQTT paths a whole fleet hits at once (an HTTP request would only wait).
+   */
+  async function requireBatched(id: string): Promise<Device> {
+    const d = await deviceLoader.load(id);
     if (!d) throw notFound('device', id);
     return d;
   }
@@ -194,7 +209,7 @@ export function createDevices(deps: DevicesDeps) {
 
   /** MQTT CONNECT check: 'ok', 'bad_credentials' (rc 4) or 'not_authorized' (rc 5). */
   async function authenticateDevice(id: string, password: Buffer | undefined): Promise<'ok' | 'bad_credentials' | 'not_authorized'> {
-    const row = await repo.authRow(id);
+    const row = await authLoader.load(id);
     const matches = password !== undefined && secretMatches(password, row?.token_hash ?? '0'.repeat(64));
     if (!row || !matches) return 'bad_credentials';
     return mayConnect(row.status) ? 'ok' : 'not_authorized';
@@ -207,7 +222,7 @@ export function createDevices(deps: DevicesDeps) {
 
   return {
     get: async (id: string) => deviceView(await require(id)),
-    require, list, insert, preRegister, update, decommission, rotateCredentials, authenticateDevice,
+    require, requireBatched, list, insert, preRegister, update, decommission, rotateCredentials, authenticateDevice,
     credentials, desiredConfig, pushConfig,
   };
 }

@@ -139,6 +139,22 @@ export function createAlerts(deps: { db: Db; clock: Clock; audit: Audit; outbox:
     return { items: rows.map(alertView), nextCursor };
   }
 
+  /**
+   * The newest critical alert of each device seen since the given time (the
+   * rollouts' soak health gate), for many devices in one query.
+   */
+  async function criticalSince(checks: { deviceId: string; since: Date }[]): Promise<Map<string, string>> {
+    if (checks.length === 0) return new Map();
+    const { rows } = await sql<{ device_id: string; rule_name: string }>`
+      SELECT DISTINCT ON (a.device_id) a.device_id, a.rule_name
+      FROM alerts AS a
+      JOIN unnest(${checks.map((c) => c.deviceId)}::text[], ${checks.map((c) => c.since.toISOString())}::timestamptz[]) AS c(device_id, since)
+        ON a.device_id = c.device_id AND a.last_seen_at >= c.since
+      WHERE a.severity = 'critical'
+      ORDER BY a.device_id, a.id DESC`.execute(db);
+    return new Map(rows.map((r) => [r.device_id, r.rule_name]));
+  }
+
   /** A device's alerts stay recorded but notify nobody while it is in repair. */
   async function setMuted(trx: Kysely<Database>, deviceId: string, muted: boolean) {
     await trx.updateTable('alerts').set({ muted }).where('device_id', '=', deviceId).where('state', '<>', 'resolved').execute();
@@ -155,7 +171,7 @@ export function createAlerts(deps: { db: Db; clock: Clock; audit: Audit; outbox:
   }
 
   return {
-    open, touchMany, close, setMuted, list,
+    open, touchMany, close, setMuted, list, criticalSince,
     resolveForRule: (ruleId: string) => resolveWhere('rule_id', ruleId, 'rule_deleted'),
     resolveForDevice: (deviceId: string, resolution: string) => resolveWhere('device_id', deviceId, resolution),
     get: async (id: string) => alertView(await require(id)),

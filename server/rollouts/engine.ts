@@ -2,19 +2,23 @@
 // time, soak gates, timeouts, thresholds, waves, deadline, completion — and
 // dispatches what is due. All state is in the database; a restarted server
 // picks up where the last one stopped, and ticks are idempotent.
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Heartbeat, OtaReport } from '../../protocol/messages.ts';
 import type { Artifacts } from '../artifacts/artifacts.service.ts';
-import type { Db } from '../db/index.ts';
+import { isTransientDbError, type Db } from '../db/index.ts';
 import type { Commands } from '../devices/commands.service.ts';
+import { Batcher } from '../lib/batcher.ts';
 import type { Clock } from '../lib/clock.ts';
+import { groupBy } from '../lib/loader.ts';
 import { versionOf } from './cohorts.service.ts';
-import { createDeviceProgress, type HealthGate } from './device-progress.ts';
+import { POLICY_REPORTS, createDeviceProgress, type HealthGate, type HeartbeatCheck } from './device-progress.ts';
 import { createDispatcher } from './dispatch.ts';
 import type { Place } from './eligibility.ts';
 import { summarize, tally } from './rollouts.repo.ts';
 import type { RolloutSpec } from './rollouts.schemas.ts';
 import type { Rollouts } from './rollouts.service.ts';
+import { addOwn, inRounds, type OwnOutcome } from './progress-batch.ts';
 import type { RolloutRow } from './rollouts.tables.ts';
 import { IN_FLIGHT, type RolloutState } from './states.ts';
 import type { RollbackPlanner } from './rollback.ts';
@@ -29,6 +33,11 @@ export interface EngineDeps {
 
 const WATCHED_STATES = [...IN_FLIGHT, 'deferred', 'verifying'];
 
+interface HeartbeatItem extends OwnOutcome {
+  deviceId: string;
+  hb: Heartbeat;
+}
+
 export function createEngine(deps: EngineDeps) {
   const { db, clock, rollouts } = deps;
   const log = deps.log.child({ module: 'rollouts' });
@@ -37,6 +46,8 @@ export function createEngine(deps: EngineDeps) {
   let stopped = false;
   let running: Promise<void> | null = null;
   const progress = createDeviceProgress({ db, clock, commands: deps.commands, onChange: () => kick() });
+  // Heartbeats of watched terminals, checked a batch at a time: one read of their rows per batch.
+  const heartbeats = new Batcher<HeartbeatItem>({ maxItems: 2_000, maxDelayMs: 10, flush: checkHeartbeats, retryable: isTransientDbError });
 
   async function placeOf(ids: string[]): Promise<Map<string, Place>> {
     if (ids.length === 0) return new Map();
@@ -53,7 +64,7 @@ export function createEngine(deps: EngineDeps) {
     const now = clock.now();
     const soaked = await db.selectFrom('rollout_devices').selectAll().where('rollout_id', '=', r.id)
       .where('state', '=', 'verifying').where('soak_until', '<=', now).execute();
-    for (const row of soaked) await progress.settleSoak(row, spec, deps.healthGate, deps.isConnected(row.device_id));
+    await progress.settleSoaks(soaked, spec, deps.healthGate, deps.isConnected);
     const late = await db.selectFrom('rollout_devices').selectAll().where('rollout_id', '=', r.id)
       .where('state', 'in', [...IN_FLIGHT]).where('sent_at', '<=', new Date(now.getTime() - spec.timeoutMinutes * 60_000)).execute();
     for (const row of late) await progress.fail(row, spec, 'timeout', `no result within ${spec.timeoutMinutes} minutes`);
@@ -152,25 +163,45 @@ export function createEngine(deps: EngineDeps) {
     kickTimer.unref();
   }
 
-  async function rowsFor(deviceId: string, jobId?: string) {
+  /** Watched rows of the devices, with their rollout's spec and target version. */
+  async function rowsFor(deviceIds: string[], jobId?: string) {
     let q = db.selectFrom('rollout_devices').innerJoin('rollouts', 'rollouts.id', 'rollout_devices.rollout_id')
       .selectAll('rollout_devices').select(['rollouts.spec', 'rollouts.version'])
-      .where('rollout_devices.device_id', '=', deviceId).where('rollout_devices.state', 'in', WATCHED_STATES);
+      .where(sql<boolean>`rollout_devices.device_id = any(${deviceIds}::text[])`).where('rollout_devices.state', 'in', WATCHED_STATES);
     if (jobId) q = q.where('rollout_devices.job_id', '=', jobId);
     return q.execute();
   }
 
   async function onOtaReport(deviceId: string, report: OtaReport): Promise<void> {
-    // Plain progress (accepted, downloading, installing, rebooting) is one guarded
-    // UPDATE; only failures and deferrals need the row and the rollout's policy.
+    // Plain progress (accepted, downloading, installing, rebooting) is a batched,
+    // guarded UPDATE; only failures and deferrals need the row and the rollout's
+    // policy. `succeeded` changes nothing: the heartbeat with the new version does.
     if (await progress.advance(deviceId, report)) return;
-    for (const row of await rowsFor(deviceId, report.jobId)) await progress.onOta(row, row.spec as RolloutSpec, report);
+    if (!POLICY_REPORTS.has(report.state)) return;
+    await progress.inOrder(deviceId, report.jobId, async () => {
+      for (const row of await rowsFor([deviceId], report.jobId)) await progress.onOta(row, row.spec as RolloutSpec, report);
+    });
   }
 
+  /** Resolves once the heartbeat's effect on the device's rollouts is written. */
   async function onHeartbeat(deviceId: string, hb: Heartbeat): Promise<void> {
     if (!watched.has(deviceId)) return;
-    for (const row of await rowsFor(deviceId)) {
-      await progress.onHeartbeat(row, row.spec as RolloutSpec, row.version, versionOf({ firmware: hb.firmware, apps: hb.apps }, row.component), hb);
+    await addOwn(heartbeats, { deviceId, hb });
+  }
+
+  /** A device's heartbeats in arrival order: a round holds one heartbeat per device, its rows read afresh. */
+  async function checkHeartbeats(items: HeartbeatItem[]): Promise<void> {
+    for (const item of items) delete item.failure; // from an attempt the batcher is repeating
+    for (const round of inRounds(items, (i) => i.deviceId)) {
+      const rows = groupBy(await rowsFor(round.map((i) => i.deviceId)), (r) => r.device_id);
+      const checks: HeartbeatCheck[] = [];
+      for (const item of round) {
+        for (const row of rows.get(item.deviceId) ?? []) {
+          const version = versionOf({ firmware: item.hb.firmware, apps: item.hb.apps }, row.component);
+          checks.push({ row, spec: row.spec as RolloutSpec, target: row.version, version, hb: item.hb, item });
+        }
+      }
+      await progress.onHeartbeats(checks);
     }
   }
 
@@ -181,6 +212,7 @@ export function createEngine(deps: EngineDeps) {
   async function stop(): Promise<void> {
     stopped = true;
     if (kickTimer) clearTimeout(kickTimer);
+    await Promise.all([heartbeats.drain(), progress.drain()]);
     await running;
   }
 
