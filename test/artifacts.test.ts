@@ -243,8 +243,14 @@ describe(`artifacts (${dbKind()})`, () => {
         t.app.artifacts.artifacts.setInUseCheck(async () => false);
       }
       expect((await t.api('DELETE', `/api/v1/artifacts/${ids['1.0.0']}`, undefined, viewer)).status).toBe(403);
+      // Downloaded once (its row is now held by the download path), then deleted: no longer served.
+      const url = t.app.artifacts.signedDownloadUrl(ids['1.0.0'], null, 60);
+      const before = await fetch(url);
+      await before.arrayBuffer();
+      expect(before.status).toBe(200);
       expect((await t.api('DELETE', `/api/v1/artifacts/${ids['1.0.0']}`, undefined, operator)).status).toBe(204);
       expect((await t.api('GET', `/api/v1/artifacts/${ids['1.0.0']}`)).status).toBe(404);
+      expect((await fetch(url)).status).toBe(404);
       expect(await storedFiles()).not.toContain(ids['1.0.0']);
       expect((await t.api('DELETE', `/api/v1/artifacts/${ids['1.0.0']}`, undefined, operator)).status).toBe(404);
     });

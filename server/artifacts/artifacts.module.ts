@@ -36,8 +36,8 @@ export function createArtifactsModule(deps: ArtifactsModuleDeps) {
   const store = deps.store ?? createLocalStore(join(config.dataDir, 'artifacts'));
   const signer = createUrlSigner({ secret: loadUrlSigningSecret({ secret: config.urlSigningSecret, dataDir: config.dataDir }), clock });
   const signingKeys = createSigningKeys({ db, clock, audit, repo });
-  const artifacts = createArtifacts({ db, clock, audit, log, metrics, repo, store, maxBytes: config.artifactMaxBytes });
   const downloads = createDownloads({ repo, devices: deps.devices, signer, clock, publicUrl: deps.publicUrl });
+  const artifacts = createArtifacts({ db, clock, audit, log, metrics, repo, store, maxBytes: config.artifactMaxBytes, onDeleted: downloads.forget });
   return {
     artifacts, signingKeys, downloads,
     /** See Downloads.signedDownloadUrl: what the rollouts module puts in `update` commands. */

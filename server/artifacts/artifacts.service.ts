@@ -36,6 +36,8 @@ export interface ArtifactsDeps {
   repo: ArtifactsRepo;
   store: ArtifactStore;
   maxBytes: number;
+  /** Told after a delete commits (the download path forgets the row it may hold). */
+  onDeleted?: (artifactId: string) => void;
 }
 
 export function artifactView(a: ArtifactRow) {
@@ -186,6 +188,7 @@ export function createArtifacts(deps: ArtifactsDeps) {
       await audit.record(trx, actor, { action: 'artifact.deleted', targetType: 'artifact', targetId: id, details: { component: a.component, version: a.version } });
       return a.storage_key;
     });
+    deps.onDeleted?.(id);
     // After the commit: a failed delete leaves an orphan file, never a row without its payload.
     await store.delete(storageKey).catch((err: unknown) => deps.log.error({ err, artifactId: id }, 'artifact file not deleted'));
   }

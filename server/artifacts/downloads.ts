@@ -27,8 +27,26 @@ export function deviceCredentials(header: string | undefined): { deviceId: strin
   return { deviceId: pair.slice(0, colon), token: Buffer.from(pair.slice(colon + 1), 'utf8') };
 }
 
+/** How long a download trusts an artifact row it read (rows never change; a delete elsewhere is seen this late). */
+const ROW_TTL_MS = 5_000;
+const ROWS_MAX = 256;
+
 export function createDownloads(deps: { repo: ArtifactsRepo; devices: Devices; signer: UrlSigner; clock: Clock; publicUrl: () => string }) {
   const { repo, devices, signer } = deps;
+  // A rollout sends thousands of terminals to the same artifact within seconds:
+  // its row is read once per few seconds, not once per download. Stored
+  // artifacts are immutable; this process forgets a row it deletes at once.
+  const rows = new Map<string, { row: ArtifactRow; at: number }>();
+
+  async function artifactRow(id: string): Promise<ArtifactRow | undefined> {
+    const hit = rows.get(id);
+    if (hit && Date.now() - hit.at < ROW_TTL_MS) return hit.row;
+    const row = await repo.get(id);
+    if (rows.size >= ROWS_MAX) rows.clear();
+    if (row) rows.set(id, { row, at: Date.now() });
+    else rows.delete(id);
+    return row;
+  }
 
   async function viaSignedUrl(artifactId: string, p: Partial<SignedUrlParams>): Promise<void> {
     if (p.exp === undefined || !p.sig) throw refused('invalid_url_signature', 'a signed URL needs both exp and sig');
@@ -55,7 +73,7 @@ export function createDownloads(deps: { repo: ArtifactsRepo; devices: Devices; s
    * unknown id is a 404 for everyone; credentials are judged after.
    */
   async function authorize(artifactId: string, creds: DownloadCredentials): Promise<{ artifact: ArtifactRow; deviceId: string | null }> {
-    const artifact = await repo.get(artifactId);
+    const artifact = await artifactRow(artifactId);
     if (!artifact) throw notFound('artifact', artifactId);
     if (creds.signed?.sig !== undefined || creds.signed?.exp !== undefined) {
       await viaSignedUrl(artifactId, creds.signed);
@@ -71,7 +89,7 @@ export function createDownloads(deps: { repo: ArtifactsRepo; devices: Devices; s
     return `${deps.publicUrl()}/api/v1/artifacts/${encodeURIComponent(artifactId)}/download?${q}`;
   }
 
-  return { authorize, signedDownloadUrl };
+  return { authorize, signedDownloadUrl, forget: (artifactId: string) => void rows.delete(artifactId) };
 }
 
 export type Downloads = ReturnType<typeof createDownloads>;

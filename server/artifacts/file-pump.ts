@@ -7,9 +7,19 @@ import type { FileHandle } from 'node:fs/promises';
 
 const CHUNK = 1024 * 1024;
 
+// Buffers of finished downloads, kept for the next ones: a rollout starts
+// thousands of downloads within seconds, and fresh 1 MiB buffers for each were
+// a good share of the server's garbage collection (bench/rollout, --server-prof).
+const POOL_MAX = 64;
+const pool: Buffer[] = [];
+const take = (size: number) => (size === CHUNK && pool.pop()) || Buffer.allocUnsafeSlow(size);
+const giveBack = (bufs: Buffer[]) => { for (const b of bufs) if (b.length === CHUNK && pool.length < POOL_MAX) pool.push(b); };
+
 /** Writes bytes [start, end] of the open file to `out`; resolves with the bytes handed to the socket. */
 export async function pumpFile(file: FileHandle, start: number, end: number, out: ServerResponse): Promise<number> {
-  const buffers = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
+  // A span that fits one chunk needs one buffer of its size; a longer one two of CHUNK, taken as needed.
+  const size = Math.min(CHUNK, end - start + 1);
+  const buffers: Buffer[] = [];
   const inFlight: Array<Promise<void> | null> = [null, null];
   let failure: Error | null = null;
   let sent = 0;
@@ -27,13 +37,16 @@ export async function pumpFile(file: FileHandle, start: number, end: number, out
     // A buffer is reused only once the socket took its previous contents; that is also the backpressure.
     if (inFlight[i]) await Promise.race([inFlight[i], closed]);
     if (out.destroyed) break;
-    const { bytesRead } = await file.read(buffers[i], 0, Math.min(CHUNK, end - pos + 1), pos);
+    buffers[i] ??= take(size);
+    const { bytesRead } = await file.read(buffers[i], 0, Math.min(size, end - pos + 1), pos);
     if (bytesRead === 0) throw new Error(`file ends at ${pos}, before byte ${end}`);
     pos += bytesRead;
     inFlight[i] = written(buffers[i].subarray(0, bytesRead));
     i ^= 1;
   }
-  await Promise.race([Promise.all(inFlight), closed]);
+  // Back to the pool only once every write finished with them (not when the client left mid-write).
+  const done = await Promise.race([Promise.all(inFlight).then(() => true), closed.then(() => false)]);
+  if (done) giveBack(buffers);
   if (failure) throw failure;
   if (pos <= end) throw new Error('client went away');
   return sent;
