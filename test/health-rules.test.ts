@@ -98,6 +98,18 @@ describe(`default health rules (${dbKind()})`, () => {
     expect((await t.api('GET', `/api/v1/alerts/${alert.id}`)).body.lastSeenAt).toBe(at(3).toISOString());
   });
 
+  it('resolves the alerts of many devices in one evaluation batch, each with its event', async () => {
+    const fixed = await Promise.all([terminal(), terminal()]);
+    for (const f of fixed) await f.sendCase({ security: { tamper: true } });
+    const alerts = await Promise.all(fixed.map(async (f) => (await activeAlerts(t, f.d.deviceId))[0]));
+    const at = new Date(clock.nowMs() + 1_000);
+    await t.app.health.evaluator.evaluateNow(fixed.map((f) => ({ deviceId: f.d.deviceId, at, metrics: { security: { tamper: false }, presence: 'online' } })));
+    for (const [i, f] of fixed.entries()) {
+      expect(await activeAlerts(t, f.d.deviceId)).toEqual([]);
+      expect(await outboxTypes(t, alerts[i].id)).toEqual(['alert.opened', 'alert.resolved']);
+    }
+  });
+
   it('keeps rule state across a restart: no second opening, and the clear still happens', async () => {
     const { d, sendCase } = await terminal();
     await sendCase({ battery: { pct: 5, charging: false } });

@@ -91,6 +91,24 @@ export function createAlerts(deps: { db: Db; clock: Clock; audit: Audit; outbox:
     return row;
   }
 
+  /**
+   * Resolves many active alerts in one statement with their events in one
+   * insert (a fleet fixed by a rollout resolves thousands at once); `tags`
+   * gives each alert's device tags for the events.
+   */
+  async function closeMany(trx: Kysely<Database>, closes: { alertId: string; tags: string[] }[], resolution: string) {
+    if (closes.length === 0) return [];
+    const tags = new Map(closes.map((c) => [c.alertId, c.tags]));
+    const rows = await trx.updateTable('alerts')
+      .set({ state: 'resolved', resolved_at: clock.now(), resolved_by: null, resolution })
+      .where(sql<boolean>`id = any(${[...tags.keys()]}::text[])`).where('state', '<>', 'resolved').returningAll().execute();
+    rows.sort((a, b) => (a.id < b.id ? -1 : 1));
+    await outbox.addMany(trx, rows.filter((a) => !a.muted).map((a) => ({
+      type: 'alert.resolved', subject: { type: 'alert', id: a.id }, data: eventData(a, tags.get(a.id) ?? []),
+    })));
+    return rows;
+  }
+
   async function tagsOf(trx: Kysely<Database>, deviceId: string): Promise<string[]> {
     const d = await trx.selectFrom('devices').select('tags').where('id', '=', deviceId).executeTakeFirst();
     return d?.tags ?? [];
@@ -171,7 +189,7 @@ export function createAlerts(deps: { db: Db; clock: Clock; audit: Audit; outbox:
   }
 
   return {
-    open, touchMany, close, setMuted, list, criticalSince,
+    open, touchMany, close, closeMany, setMuted, list, criticalSince,
     resolveForRule: (ruleId: string) => resolveWhere('rule_id', ruleId, 'rule_deleted'),
     resolveForDevice: (deviceId: string, resolution: string) => resolveWhere('device_id', deviceId, resolution),
     get: async (id: string) => alertView(await require(id)),

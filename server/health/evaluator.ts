@@ -69,20 +69,30 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
         FROM unnest(${keep.map((c) => c.deviceId)}::text[], ${keep.map((c) => c.ruleId)}::text[], ${keep.map((c) => json(c.state))}::text[]) AS x(d, r, s)
         ON CONFLICT (device_id, rule_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`.execute(trx);
     }
-    for (const c of drop) await trx.deleteFrom('rule_state').where('device_id', '=', c.deviceId).where('rule_id', '=', c.ruleId).execute();
+    if (drop.length > 0) {
+      await sql`DELETE FROM rule_state WHERE (device_id, rule_id) IN (
+        SELECT * FROM unnest(${drop.map((c) => c.deviceId)}::text[], ${drop.map((c) => c.ruleId)}::text[]))`.execute(trx);
+    }
   }
 
   async function applyEffects(trx: Kysely<Database>, effects: Effect[], open: Map<string, string>) {
     const touches: { alertId: string; at: Date; value: unknown; flapping: boolean }[] = [];
+    // Resolves are written together; pending ones go first when an alert opens (it may re-open one of them).
+    let closes: { alertId: string; tags: string[] }[] = [];
+    const writeCloses = async () => {
+      await alerts.closeMany(trx, closes, 'auto');
+      closes = [];
+    };
     for (const e of effects) {
       const existing = open.get(k(e.device.id, e.rule.id));
       if (e.kind === 'resolve') {
-        if (existing) await alerts.close(trx, existing, null, 'auto', e.device.tags);
+        if (existing) closes.push({ alertId: existing, tags: e.device.tags });
         open.delete(k(e.device.id, e.rule.id));
       } else if (existing) {
         touches.push({ alertId: existing, at: e.at, value: e.value, flapping: e.flapping });
       } else {
         // A touch with no open alert (resolved by hand while the rule still fired) opens a fresh one.
+        await writeCloses();
         const alert = await alerts.open(trx, e.device, e.rule, e.value, e.at, e.flapping);
         open.set(k(e.device.id, e.rule.id), alert.id);
         if (e.rule.action === 'alert+ticket' && !alert.muted && deps.openTicket) {
@@ -91,6 +101,7 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
         }
       }
     }
+    await writeCloses();
     await alerts.touchMany(trx, touches);
   }
 
