@@ -60,12 +60,13 @@ export function createModules(deps: ModuleDeps) {
     ingest: { concurrency: 1 },
   });
   const ingest = health.ingest;
+  devices.setHealthFilter((ids, f) => health.deviceHealth.matching(ids, f));
   const hooks = createHooks({ config, db, clock, audit, outbox, log });
   const artifacts = createArtifactsModule({ config, db, clock, audit, log, metrics: deps.metrics, devices, publicUrl: deps.publicUrl });
   const rollouts = createRolloutsModule({
     db, clock, log, audit, outbox, commands, artifacts: artifacts.artifacts,
     signedDownloadUrl: artifacts.signedDownloadUrl, isConnected: (id) => link.isConnected(id),
-    healthFilter: (ids, f) => health.deviceHealth.matching(ids, f),
+    healthFilter: (ids, f) => health.deviceHealth.matching(ids, f), // cohorts filter as GET /devices does
     // Health gate of the soak time: a critical alert raised since the install fails the update.
     healthGate: async (checks) => {
       const hits = await health.alerts.criticalSince(checks);

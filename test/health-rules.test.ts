@@ -98,6 +98,18 @@ describe(`default health rules (${dbKind()})`, () => {
     expect((await t.api('GET', `/api/v1/alerts/${alert.id}`)).body.lastSeenAt).toBe(at(3).toISOString());
   });
 
+  it('lists devices by presence and health', async () => {
+    const { d, sendCase } = await terminal();
+    await sendCase({ security: { tamper: true } });
+    const ids = async (q: string) => (await t.api('GET', `/api/v1/devices?merchant=${d.merchantId}&${q}`)).body.items.map((x: { id: string }) => x.id);
+    expect(await ids('health=critical')).toEqual([d.deviceId]);
+    expect(await ids('health=ok,warning')).toEqual([]);
+    expect(await ids('presence=online&health=warning,critical')).toEqual([d.deviceId]);
+    expect(await ids('presence=offline,missing')).toEqual([]);
+    const bad = await t.api('GET', '/api/v1/devices?health=sickly');
+    expect(bad.status).toBe(400);
+  });
+
   it('resolves the alerts of many devices in one evaluation batch, each with its event', async () => {
     const fixed = await Promise.all([terminal(), terminal()]);
     for (const f of fixed) await f.sendCase({ security: { tamper: true } });

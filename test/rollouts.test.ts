@@ -7,6 +7,7 @@ import { ManualClock } from '../server/lib/clock.ts';
 import { randomChars } from '../server/lib/ids.ts';
 import { eventually, startTestApp, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
+import { settle } from './helpers/health.ts';
 import { drive, rolloutKit, versionBase, type Kit } from './helpers/rollout-kit.ts';
 
 // Each case drives real terminals through whole updates.
@@ -186,6 +187,7 @@ describe(`rollouts (${dbKind()})`, { timeout: 120_000 }, () => {
     };
     await eventually(async () => (await count({ presence: ['online'] })) === 3);
     expect(await count({ presence: ['offline', 'missing'] })).toBe(0);
+    await settle(t); // rules run after the heartbeats' commit: let them open their alerts before comparing
     // Each level's cohort holds exactly the devices whose health view says that level.
     const levels = await Promise.all(f.agents.map(async (a) => (await t.api('GET', `/api/v1/devices/${a.deviceId}/health`)).body.health as string));
     for (const level of ['ok', 'info', 'warning', 'critical']) {

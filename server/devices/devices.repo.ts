@@ -27,19 +27,22 @@ export function createDevicesRepo(db: Db) {
   }
 
   /**
-   * A page of devices. The firmware range cannot be said in SQL, so rows are
+   * A page of devices. The firmware range cannot be said in SQL, nor presence
+   * and health (owned by the health module, judged by `keep`), so rows are
    * read in chunks and filtered here until the page is full.
    */
-  async function list(f: DeviceFilter, limit: number, cursor?: string) {
+  async function list(f: DeviceFilter, limit: number, cursor?: string, keep?: (rows: Device[]) => Promise<Set<string>>) {
     let after = decodeCursor(cursor);
     const matched: Device[] = [];
-    const chunk = Math.max(limit + 1, f.firmware ? 500 : 0);
+    const chunk = Math.max(limit + 1, f.firmware || keep ? 500 : 0);
     for (;;) {
       let q = filtered(f).orderBy('id').limit(chunk);
       if (after) q = q.where('id', '>', after);
       const rows = await q.execute();
+      const kept = keep && rows.length > 0 ? await keep(rows) : null;
       for (const r of rows) {
-        if (!f.firmware || (r.firmware && semver.satisfies(r.firmware, f.firmware, { includePrerelease: true }))) matched.push(r);
+        const versionOk = !f.firmware || (r.firmware && semver.satisfies(r.firmware, f.firmware, { includePrerelease: true }));
+        if (versionOk && (!kept || kept.has(r.id))) matched.push(r);
         if (matched.length > limit) break;
       }
       if (matched.length > limit || rows.length < chunk) break;

@@ -37,10 +37,21 @@ export const credentialsSchema = z.object({
   heartbeatIntervalS: z.number(),
 }).openapi('DeviceCredentials');
 
+/** A query parameter holding a comma-separated list of allowed values. */
+function csvOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.string().max(200).optional()
+    .transform((v) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined))
+    .pipe(z.array(z.enum(values)).optional());
+}
+
 export const deviceQuery = z.object({
   status: z.enum(DEVICE_STATUSES).optional(), model: z.string().max(32).optional(),
   merchant: z.string().max(100).optional(), tag: z.string().max(64).optional(), serial: z.string().max(64).optional(),
   firmware: z.string().max(100).optional().openapi({ description: 'semver range, e.g. ">=2.0.0 <3.0.0"' }),
+  presence: csvOf(['online', 'late', 'offline', 'missing', 'unknown'] as const)
+    .openapi({ description: 'comma-separated presence states, e.g. "offline,missing" (unknown: never heard from)' }),
+  health: csvOf(['ok', 'info', 'warning', 'critical'] as const)
+    .openapi({ description: 'comma-separated health levels (worst active alert), e.g. "warning,critical"' }),
 });
 
 export const USER_COMMANDS = ['reboot', 'ping', 'diagnostics', 'fetch_logs', 'set_config'] as const;

@@ -38,6 +38,9 @@ export interface DevicePatch {
   model?: string; status?: DeviceStatus; heartbeatIntervalS?: number; config?: Record<string, unknown>;
 }
 
+/** The devices among `deviceIds` whose presence and health are among those given (the health module answers). */
+export type HealthFilter = (deviceIds: string[], f: { presence?: string[]; health?: string[] }) => Promise<Set<string>>;
+
 export function deviceView(d: Device) {
   const iso = (x: Date | null) => x?.toISOString() ?? null;
   return {
@@ -215,14 +218,25 @@ export function createDevices(deps: DevicesDeps) {
     return mayConnect(row.status) ? 'ok' : 'not_authorized';
   }
 
-  async function list(f: DeviceFilter, limit: number, cursor?: string) {
-    const { rows, nextCursor } = await repo.list(f, limit, cursor);
+  // Presence and health belong to the health module, created after this one: it supplies the filter.
+  let healthFilter: HealthFilter | null = null;
+
+  async function list(f: DeviceFilter & { presence?: string[]; health?: string[] }, limit: number, cursor?: string) {
+    const { presence, health, ...rest } = f;
+    const wanted = { presence, health };
+    const keep = presence?.length || health?.length
+      ? (rows: Device[]) => {
+        if (!healthFilter) throw new Error('presence and health filters need the health module');
+        return healthFilter(rows.map((r) => r.id), wanted);
+      }
+      : undefined;
+    const { rows, nextCursor } = await repo.list(rest, limit, cursor, keep);
     return { items: rows.map(deviceView), nextCursor };
   }
 
   return {
     get: async (id: string) => deviceView(await require(id)),
-    require, requireBatched, list, insert, preRegister, update, decommission, rotateCredentials, authenticateDevice,
+    require, requireBatched, list, setHealthFilter: (f: HealthFilter) => void (healthFilter = f), insert, preRegister, update, decommission, rotateCredentials, authenticateDevice,
     credentials, desiredConfig, pushConfig,
   };
 }

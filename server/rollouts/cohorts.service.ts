@@ -8,7 +8,7 @@ import type { Clock } from '../lib/clock.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';
 import { conflict, notFound } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
-import { deviceView } from '../devices/devices.service.ts';
+import { deviceView, type HealthFilter } from '../devices/devices.service.ts';
 import type { CohortFilter, CohortRow } from './rollouts.tables.ts';
 
 export function versionOf(device: Pick<Device, 'firmware' | 'apps'>, component: string): string | null {
@@ -28,8 +28,6 @@ function cohortView(c: CohortRow) {
   return { id: c.id, name: c.name, filter: c.filter, deviceIds: c.device_ids, createdAt: c.created_at.toISOString() };
 }
 
-/** Presence and health live in the health module; it answers which devices match. */
-export type HealthFilter = (deviceIds: string[], f: { presence?: string[]; health?: string[] }) => Promise<Set<string>>;
 
 export function createCohorts(deps: { db: Db; clock: Clock; audit: Audit; healthFilter?: HealthFilter }) {
   const { db, clock, audit } = deps;
