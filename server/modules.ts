@@ -117,7 +117,7 @@ export function createModules(deps: ModuleDeps) {
 
   async function drain(): Promise<void> {
     await rollouts.stop();
-    await Promise.all([health.drain(), sessions.drain(), hooks.stop()]);
+    await Promise.all([health.drain(), sessions.drain(), commands.drain(), hooks.stop()]);
   }
 
   /** Background workers that run beside the cron jobs (app.ts starts them when it schedules). */

@@ -97,6 +97,41 @@ describe(`commands (${dbKind()})`, () => {
     expect(bad.body.error.message).toContain("'type'");
   });
 
+  it('applies the replies of one batch in arrival order, each command\'s from the state the one before left', async () => {
+    const a = await enrollDevice(t);
+    const b = await enrollDevice(t);
+    const c1 = (await t.api('POST', `/api/v1/devices/${a.deviceId}/commands`, { type: 'ping' })).body.id as string;
+    const c2 = (await t.api('POST', `/api/v1/devices/${a.deviceId}/commands`, { type: 'diagnostics' })).body.id as string;
+    const seen: string[] = [];
+    const offs = [
+      t.app.bus.on('command.replied', (e) => void (e.deviceId === a.deviceId && seen.push(`${e.commandId === c1 ? 'c1' : 'c2'} ${e.state}`))),
+      t.app.bus.on('command.failed', (e) => void (e.deviceId === a.deviceId && seen.push(`${e.commandId === c1 ? 'c1' : 'c2'} failed event`))),
+    ];
+    const reply = (deviceId: string, commandId: string, status: 'ok' | 'error' | 'busy', extra: Record<string, unknown> = {}) =>
+      t.app.commands.recordReply(deviceId, { v: 1, commandId, status, ...extra });
+    // Added in one tick: one batch.
+    const replies = () => Promise.all([
+      reply(a.deviceId, c1, 'busy'),
+      reply(a.deviceId, c2, 'error', { error: { code: 'printer', message: 'no paper' } }),
+      reply(a.deviceId, c1, 'ok', { result: { pong: true } }),
+      reply(a.deviceId, c2, 'ok'), // too late: the command failed
+      reply(a.deviceId, c1, 'error'), // too late: the command succeeded
+      reply(b.deviceId, c1, 'error'), // another terminal's command
+      reply(a.deviceId, 'cmd_unknown', 'ok'),
+    ]);
+    await replies();
+    await replies(); // resent: changes nothing
+    await new Promise((r) => setTimeout(r, 20));
+    for (const off of offs) off();
+    expect(seen).toEqual(['c1 deferred', 'c2 failed', 'c2 failed event', 'c1 succeeded']);
+    const rows = (await t.api('GET', `/api/v1/devices/${a.deviceId}/commands`)).body.items as { id: string; state: string; result: unknown; error: unknown }[];
+    expect(rows.find((r) => r.id === c1)).toMatchObject({ state: 'succeeded', result: { pong: true }, error: null });
+    expect(rows.find((r) => r.id === c2)).toMatchObject({ state: 'failed', result: null, error: { code: 'printer', message: 'no paper' } });
+    const events = await t.app.db.selectFrom('outbox_events').select(['type', 'subject_id', 'data']).where('subject_id', 'in', [c1, c2]).execute();
+    expect(events.map((e) => [e.type, e.subject_id])).toEqual([['command.failed', c2]]);
+    expect(events[0].data).toMatchObject({ deviceId: a.deviceId, commandId: c2, commandType: 'diagnostics', state: 'failed', error: { code: 'printer', message: 'no paper' } });
+  });
+
   it('ignores a reply for another terminal\'s command', async () => {
     const a = await enrollDevice(t);
     const b = await enrollDevice(t);

@@ -102,11 +102,15 @@ describe(`MQTT security (${dbKind()})`, () => {
     const good = await track(connectDevice(t.app, b));
     await publish(bad, `fleet/${a.deviceId}/heartbeat`, '{not json');
     await publish(bad, `fleet/${a.deviceId}/heartbeat`, JSON.stringify({ v: 1, seq: -1 }));
+    // Valid JSON the database cannot store (a NUL in a string): dropped like any bad payload, PUBACKed, not retried forever.
+    await publish(bad, `fleet/${a.deviceId}/heartbeat`, heartbeat(8, { printer: { state: 'ok', model: 'x\u0000y' } }));
+    await publish(bad, `fleet/${a.deviceId}/event`, JSON.stringify({ v: 1, ts: Date.now(), type: 'note', data: { text: '\u0000' } }));
     expect(bad.connected).toBe(true);
     await publish(good, `fleet/${b.deviceId}/heartbeat`, heartbeat(7, { firmware: '1.2.3' }));
     expect((await t.api('GET', `/api/v1/devices/${b.deviceId}`)).body.firmware).toBe('1.2.3');
     const metrics = (await t.api('GET', '/metrics', undefined, null)).body as string;
-    expect(metrics).toMatch(/posfleet_mqtt_messages_invalid_total\{kind="heartbeat"\} ([2-9]|\d\d)/);
+    expect(metrics).toMatch(/posfleet_mqtt_messages_invalid_total\{kind="heartbeat"\} ([3-9]|\d\d)/);
+    expect(metrics).toMatch(/posfleet_mqtt_messages_invalid_total\{kind="event"\} [1-9]/);
     expect(metrics).toMatch(/posfleet_mqtt_messages_in_total\{kind="heartbeat"\} [1-9]/);
   });
 

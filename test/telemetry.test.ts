@@ -130,6 +130,22 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     expect(await outboxTypes(t, alerts[0].id)).toEqual(['alert.opened']);
   });
 
+  it('writes an event repeated within one batch once, and observes it once', async () => {
+    const { d } = await device();
+    const tamper = { v: 1 as const, ts: clock.nowMs(), type: 'tamper', severity: 'critical' as const, data: { sensor: 'case' } };
+    // Three jams in a row raise the printer alert; one jam repeated three times must not.
+    const jam = { v: 1 as const, ts: clock.nowMs(), type: 'printer_jam', data: { tray: 1 } };
+    const record = (ev: typeof tamper | typeof jam) => t.app.health.events.record(d.deviceId, clock.now(), ev);
+    await Promise.all([record(tamper), record(jam), record(tamper), record(jam), record({ ...jam, data: { tray: 2 } })]); // one batch
+    await record(jam); // a later resend
+    await settle(t);
+    const list = await t.api('GET', `/api/v1/devices/${d.deviceId}/events`);
+    expect(list.body.items.map((e: { type: string; data: unknown }) => [e.type, e.data]).sort()).toEqual([['printer_jam', { tray: 1 }], ['tamper', { sensor: 'case' }]]);
+    const alerts = await activeAlerts(t, d.deviceId);
+    expect(alerts.map((a) => a.ruleId)).toEqual(['rule_tamper']);
+    expect(await outboxTypes(t, alerts[0].id)).toEqual(['alert.opened']);
+  });
+
   it('drops a heartbeat that does not validate without disturbing the session', async () => {
     const { d, client } = await device();
     await publish(client, `fleet/${d.deviceId}/heartbeat`, { v: 1, seq: -1 });

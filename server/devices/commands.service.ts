@@ -2,13 +2,14 @@
 // owed, expired after their deadline; replies recorded (DESIGN.md §7).
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { PROTOCOL_VERSION, type Command, type CommandReply, type CommandType } from '../../protocol/messages.ts';
+import { PROTOCOL_VERSION, REPLY_STATUSES, type Command, type CommandReply, type CommandType } from '../../protocol/messages.ts';
 import type { Audit } from '../access/audit.service.ts';
-import { json, type Db } from '../db/index.ts';
+import { isTransientDbError, json, type Db } from '../db/index.ts';
 import type { CommandRow, Device } from '../db/schema.ts';
 import type { FleetBus } from '../events/bus-events.ts';
 import type { Outbox, OutboxEvent } from '../events/outbox.ts';
 import type { Principal } from '../http/types.ts';
+import { Batcher, inRounds } from '../lib/batcher.ts';
 import type { Clock } from '../lib/clock.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';
 import { conflict, notFound } from '../lib/errors.ts';
@@ -44,6 +45,41 @@ function commandFailedEvent(r: Pick<CommandRow, 'id' | 'type'>, device: Device, 
     type: 'command.failed', subject: { type: 'command', id: r.id },
     data: { ...deviceFacts(device), commandId: r.id, commandType: r.type, state, error: error ?? null },
   };
+}
+
+/** A terminal's reply waiting in the reply batch. */
+interface ReplyItem {
+  deviceId: string;
+  reply: CommandReply;
+}
+
+/** A reply to a command of its own device, and the state it asks for. */
+interface ReplyMove {
+  row: Pick<CommandRow, 'id' | 'device_id' | 'type' | 'state'>;
+  next: CommandState;
+  reply: CommandReply;
+}
+
+const isFailure = (s: CommandState) => s === 'failed' || s === 'rejected';
+
+// The open states each reply state may be reached from, as one comma-separated text per state (`unnest` takes no nested arrays).
+const REACHED_FROM = new Map(REPLY_STATUSES.map(stateForReply).map((to) => [to, openStatesLeadingTo(to).join(',')]));
+
+/**
+ * Replies to distinct commands in one statement, each row moving only from a
+ * state the table allows towards its reply state; returns the ids moved.
+ */
+async function moveReplied(db: Kysely<Database>, now: Date, moves: readonly ReplyMove[]): Promise<Set<string>> {
+  if (moves.length === 0) return new Set();
+  const opt = (v: unknown) => (v === undefined ? null : json(v));
+  const res = await sql<{ id: string }>`
+    UPDATE commands AS c SET state = v.state, replied_at = ${now.toISOString()}::timestamptz, result = v.result::jsonb, error = v.error::jsonb
+    FROM unnest(${moves.map((m) => m.row.id)}::text[], ${moves.map((m) => m.next)}::text[], ${moves.map((m) => REACHED_FROM.get(m.next))}::text[],
+                ${moves.map((m) => opt(m.reply.result))}::text[], ${moves.map((m) => opt(m.reply.error))}::text[])
+      AS v(id, state, from_states, result, error)
+    WHERE c.id = v.id AND c.state = ANY(string_to_array(v.from_states, ','))
+    RETURNING c.id`.execute(db);
+  return new Set(res.rows.map((r) => r.id));
 }
 
 export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: FleetBus; outbox: Outbox; link: DeviceLink; devices: Devices; log: Logger; defaultTtlS: number }) {
@@ -132,29 +168,67 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
     return { items: rows.map(commandView), nextCursor };
   }
 
-  /** A reply from the terminal; idempotent, ignores replies for other devices or closed commands. */
-  async function recordReply(deviceId: string, reply: CommandReply): Promise<void> {
-    const row = await db.selectFrom('commands').selectAll().where('id', '=', reply.commandId).where('device_id', '=', deviceId).executeTakeFirst();
-    if (!row) return deps.log.warn({ deviceId, commandId: reply.commandId }, 'reply for unknown command');
-    const next = stateForReply(reply.status);
-    if (!canTransition(row.state as CommandState, next)) return;
-    const failed = next === 'failed' || next === 'rejected';
-    const device = failed ? await deps.devices.require(deviceId) : undefined;
-    const changed = await db.transaction().execute(async (trx) => {
-      const res = await trx.updateTable('commands').set({
-        state: next, replied_at: clock.now(),
-        result: reply.result === undefined ? null : json(reply.result),
-        error: reply.error === undefined ? null : json(reply.error),
-      }).where('id', '=', row.id).where('state', 'in', openStatesLeadingTo(next)).executeTakeFirst();
-      // 0 rows: a duplicate reply won the race (the send mark may change under us; that is fine).
-      if (Number(res.numUpdatedRows) === 0) return false;
-      if (device) await deps.outbox.add(trx, commandFailedEvent(row, device, next, reply.error));
-      return true;
-    });
-    if (!changed) return;
-    if (device) deps.outbox.notify();
-    bus.emit('command.replied', { commandId: row.id, deviceId, state: next });
-    if (next === 'failed' || next === 'rejected') bus.emit('command.failed', { commandId: row.id, deviceId, type: row.type, state: next, error: reply.error });
+  // Group commit of replies: a rollout has every terminal answer its update
+  // command at once; the PUBACK waits for the batch, ~8 ms.
+  const replies = new Batcher<ReplyItem>({ maxItems: 2_000, maxDelayMs: 8, flush: writeReplies, retryable: isTransientDbError });
+
+  /** A reply from the terminal; idempotent, ignores replies for other devices or closed commands. Resolves once committed. */
+  function recordReply(deviceId: string, reply: CommandReply): Promise<void> {
+    return replies.add({ deviceId, reply });
+  }
+
+  /**
+   * Replies of one batch: one read of their commands, then rounds in which each
+   * command appears once, so that a command's replies apply in arrival order
+   * (each guarded by the state the previous one left, as one reply at a time).
+   */
+  async function writeReplies(items: ReplyItem[]): Promise<void> {
+    const ids = [...new Set(items.map((i) => i.reply.commandId))];
+    const rows = await db.selectFrom('commands').select(['id', 'device_id', 'type', 'state'])
+      .where(sql<boolean>`id = any(${ids}::text[])`).execute();
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const moves: ReplyMove[] = [];
+    for (const item of items) {
+      const row = byId.get(item.reply.commandId);
+      if (!row || row.device_id !== item.deviceId) deps.log.warn({ deviceId: item.deviceId, commandId: item.reply.commandId }, 'reply for unknown command');
+      else moves.push({ row, next: stateForReply(item.reply.status), reply: item.reply });
+    }
+    const rounds = inRounds(moves, (m) => m.row.id);
+    if (rounds.length === 0) return;
+    // The state each command is known to be in; undefined once a guarded move did not
+    // happen (changed under us): the next reply's guard alone decides then.
+    const known = new Map<string, CommandState | undefined>(rows.map((r) => [r.id, r.state as CommandState]));
+    const moved = new Set<ReplyMove>();
+    const write = async (trx: Kysely<Database>) => {
+      const now = clock.now();
+      for (const round of rounds) {
+        const due = round.filter((m) => { const s = known.get(m.row.id); return s === undefined || canTransition(s, m.next); });
+        const done = await moveReplied(trx, now, due);
+        for (const m of due) {
+          known.set(m.row.id, done.has(m.row.id) ? m.next : undefined);
+          if (done.has(m.row.id)) moved.add(m);
+        }
+      }
+      await addFailedEvents(trx, [...moved].filter((m) => isFailure(m.next))
+        .map((m) => ({ id: m.row.id, type: m.row.type, device_id: m.row.device_id, state: m.next, error: m.reply.error })));
+    };
+    // One statement is atomic by itself; rounds or outbox events need the transaction.
+    if (rounds.length > 1 || moves.some((m) => isFailure(m.next))) await db.transaction().execute(write);
+    else await write(db);
+    if (moves.some((m) => moved.has(m) && isFailure(m.next))) deps.outbox.notify();
+    for (const m of moves) {
+      if (!moved.has(m)) continue;
+      bus.emit('command.replied', { commandId: m.row.id, deviceId: m.row.device_id, state: m.next });
+      if (isFailure(m.next)) bus.emit('command.failed', { commandId: m.row.id, deviceId: m.row.device_id, type: m.row.type, state: m.next, error: m.reply.error });
+    }
+  }
+
+  /** `command.failed` outbox events of commands that just failed, in `trx`; their devices read in one query. */
+  async function addFailedEvents(trx: Kysely<Database>, failed: (Pick<CommandRow, 'id' | 'type' | 'device_id'> & { state: string; error?: unknown })[]): Promise<void> {
+    if (failed.length === 0) return;
+    const devices = await trx.selectFrom('devices').selectAll().where('id', 'in', [...new Set(failed.map((r) => r.device_id))]).execute();
+    const byId = new Map(devices.map((d) => [d.id, d]));
+    for (const r of failed) if (byId.has(r.device_id)) await deps.outbox.add(trx, commandFailedEvent(r, byId.get(r.device_id)!, r.state, r.error));
   }
 
   /** Open, unexpired commands of many devices in one query, each device's in id order. */
@@ -180,10 +254,7 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
       const expired = await trx.updateTable('commands').set({ state: 'expired' })
         .where('state', 'in', [...OPEN_COMMAND_STATES]).where('expires_at', '<=', clock.now())
         .returning(['id', 'device_id', 'type']).execute();
-      if (expired.length === 0) return expired;
-      const devices = await trx.selectFrom('devices').selectAll().where('id', 'in', [...new Set(expired.map((r) => r.device_id))]).execute();
-      const byId = new Map(devices.map((d) => [d.id, d]));
-      for (const r of expired) if (byId.has(r.device_id)) await deps.outbox.add(trx, commandFailedEvent(r, byId.get(r.device_id)!, 'expired'));
+      await addFailedEvents(trx, expired.map((r) => ({ ...r, state: 'expired' })));
       return expired;
     });
     if (rows.length) deps.outbox.notify();
@@ -191,7 +262,11 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
     return rows.length;
   }
 
-  return { send, enqueue, insertInTx, withdraw, deliver, get: async (id: string) => commandView(await get(id)), list, recordReply, resendOwed, expireDue };
+  return {
+    send, enqueue, insertInTx, withdraw, deliver, get: async (id: string) => commandView(await get(id)), list, recordReply, resendOwed, expireDue,
+    /** Writes the replies queued (graceful shutdown). */
+    drain: () => replies.drain(),
+  };
 }
 
 export type Commands = ReturnType<typeof createCommands>;

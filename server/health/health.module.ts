@@ -84,9 +84,9 @@ export function createHealthModule(deps: HealthModuleDeps) {
     reportRoutes({ reports, inspection }),
   ];
 
-  /** Writes the heartbeats in flight, then the evaluations they caused. */
+  /** Writes the heartbeats and events in flight, then the evaluations they caused. */
   async function drain(): Promise<void> {
-    await ingest.drain();
+    await Promise.all([ingest.drain(), events.drain()]);
     await evaluator.drain();
   }
 

@@ -1,5 +1,7 @@
 // Group commit: items are collected and written together; each `add` resolves
 // once the batch holding it is durable. One write per batch, not per item.
+// Flushes must be idempotent: a failed batch is retried (transient errors) or
+// split into single items (other errors) so that only a bad item fails.
 export interface BatcherOptions<T> {
   maxItems: number;
   maxDelayMs: number;
@@ -59,18 +61,13 @@ export class Batcher<T> {
     if (batch.length === 0) return this.#settleIdle();
     this.#running++;
     try {
-      const items = batch.map((p) => p.item);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await this.opts.flush(items);
-          break;
-        } catch (err) {
-          if (attempt >= 3 || !this.opts.retryable?.(err)) throw err;
-        }
-      }
+      await this.#write(batch.map((p) => p.item));
       for (const p of batch) p.resolve();
     } catch (err) {
-      for (const p of batch) p.reject(err);
+      if (batch.length === 1 || this.opts.retryable?.(err)) for (const p of batch) p.reject(err);
+      // One bad item (say a string the database refuses) must not fail its
+      // batch-mates on every resend: write them one by one, so only it fails.
+      else for (const p of batch) await this.#write([p.item]).then(p.resolve, p.reject);
     } finally {
       this.#running--;
       // While a batch was being written more items queued: write them at once.
@@ -78,6 +75,16 @@ export class Batcher<T> {
         this.#clearTimer();
         void this.#run();
       } else this.#settleIdle();
+    }
+  }
+
+  async #write(items: T[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.opts.flush(items);
+      } catch (err) {
+        if (attempt >= 3 || !this.opts.retryable?.(err)) throw err;
+      }
     }
   }
 
@@ -97,4 +104,21 @@ export class Batcher<T> {
     await this.drain();
     this.#closed = true;
   }
+}
+
+/**
+ * Splits items into rounds in which no key appears twice, each key's items in
+ * arrival order: round k holds every key's k-th item. Statements of one round
+ * touch distinct rows, so applying the rounds in turn is the order of arrival.
+ */
+export function inRounds<T>(items: readonly T[], key: (item: T) => string): T[][] {
+  const seen = new Map<string, number>();
+  const rounds: T[][] = [];
+  for (const item of items) {
+    const k = key(item);
+    const n = seen.get(k) ?? 0;
+    seen.set(k, n + 1);
+    (rounds[n] ??= []).push(item);
+  }
+  return rounds;
 }

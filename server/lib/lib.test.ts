@@ -20,6 +20,16 @@ describe('Batcher', () => {
     fail = false;
     await expect(b.add(3)).resolves.toBeUndefined();
   });
+  it('fails only the bad item of a batch, writing its batch-mates one by one', async () => {
+    const written: number[] = [];
+    const b = new Batcher<number>({
+      maxItems: 10, maxDelayMs: 1,
+      flush: async (items) => { if (items.includes(13)) throw new Error('refused: 13'); written.push(...items); },
+    });
+    const results = await Promise.allSettled([1, 13, 2].map((i) => b.add(i)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(written).toEqual([1, 2]);
+  });
   it('tries a batch again when the error says it may (a deadlock)', async () => {
     let calls = 0;
     const b = new Batcher<number>({

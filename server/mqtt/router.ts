@@ -17,6 +17,14 @@ export type UplinkHandlers = {
   [K in UplinkKind]?: (ctx: UplinkContext, payload: Payload<K>) => Promise<void>;
 };
 
+/** True when a string anywhere in the value (keys included) holds U+0000. */
+function hasNul(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (Array.isArray(v)) return v.some(hasNul);
+  if (v && typeof v === 'object') return Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x));
+  return false;
+}
+
 export function createRouter(deps: { handlers: UplinkHandlers; log: Logger; metrics: Metrics; now: () => Date }) {
   /**
    * Resolves once the message is durably handled (PUBACK may follow); rejects
@@ -24,8 +32,15 @@ export function createRouter(deps: { handlers: UplinkHandlers; log: Logger; metr
    */
   return async function route(deviceId: string, kind: UplinkKind, raw: Buffer): Promise<void> {
     let parsed: unknown;
+    const text = raw.toString('utf8');
     try {
-      parsed = JSON.parse(raw.toString('utf8'));
+      parsed = JSON.parse(text);
+      // JSON may carry "\u0000"; PostgreSQL's jsonb and text refuse it: bad input here, not a failed write later.
+      if (text.includes('\\u0000') && hasNul(parsed)) {
+        deps.metrics.mqttInvalid.inc({ kind });
+        deps.log.warn({ deviceId, topic: `fleet/${deviceId}/${kind}`, problem: 'a string holds a NUL character (\\u0000)' }, 'payload failed validation; dropped');
+        return;
+      }
     } catch {
       deps.metrics.mqttInvalid.inc({ kind });
       deps.log.warn({ deviceId, topic: `fleet/${deviceId}/${kind}`, bytes: raw.length }, 'payload is not JSON; dropped');

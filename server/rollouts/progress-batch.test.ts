@@ -9,7 +9,8 @@ import { ManualClock } from '../lib/clock.ts';
 import { randomChars } from '../lib/ids.ts';
 import { createDeviceProgress } from './device-progress.ts';
 import { createAlerts } from '../health/alerts.service.ts';
-import { advanceMany, inRounds, moveMany, verifyMany } from './progress-batch.ts';
+import { inRounds } from '../lib/batcher.ts';
+import { advanceMany, moveMany, verifyMany } from './progress-batch.ts';
 import type { RolloutDeviceRow } from './rollouts.tables.ts';
 
 describe('inRounds', () => {

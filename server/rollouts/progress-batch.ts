@@ -8,23 +8,6 @@ import type { Batcher } from '../lib/batcher.ts';
 import type { RolloutDeviceRow } from './rollouts.tables.ts';
 import { DEVICE_STATES, canDevice, type RolloutDeviceState } from './states.ts';
 
-/**
- * Splits items into rounds in which no key appears twice, each key's items in
- * arrival order: round k holds every key's k-th item. Statements of one round
- * touch distinct rows, so applying the rounds in turn is the order of arrival.
- */
-export function inRounds<T>(items: readonly T[], key: (item: T) => string): T[][] {
-  const seen = new Map<string, number>();
-  const rounds: T[][] = [];
-  for (const item of items) {
-    const k = key(item);
-    const n = seen.get(k) ?? 0;
-    seen.set(k, n + 1);
-    (rounds[n] ??= []).push(item);
-  }
-  return rounds;
-}
-
 /** A batch item that keeps its own error, so that one bad row does not fail the other items of its batch. */
 export interface OwnOutcome {
   failure?: { error: unknown };
