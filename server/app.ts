@@ -1,7 +1,8 @@
 // Composition root (HOUSE-RULES §2): builds the database, broker, HTTP app,
 // scheduler and modules, and hands each its dependencies.
 import { access, constants, mkdir } from 'node:fs/promises';
-import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { createDb, pgliteDirIn, pingDb, type DbHandle } from './db/index.ts';
@@ -50,11 +51,21 @@ async function openDb(config: Config): Promise<DbHandle> {
   return handle;
 }
 
+/**
+ * Pending connections the kernel keeps for each listener (capped by
+ * net.core.somaxconn). Node's default of 511 overflows when thousands of
+ * terminals reconnect or download at once: the kernel then drops handshakes and
+ * each waits out a SYN retransmit (seconds), however idle the server is.
+ */
+const LISTEN_BACKLOG = 4096;
+
 function listenHttp(fetch: (req: Request) => Response | Promise<Response>, port: number, host: string): Promise<{ server: ServerType; port: number }> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port, hostname: host }, (info) => resolve({ server, port: info.port }));
+    const server = createAdaptorServer({ fetch });
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new StartupError(err.code === 'EADDRINUSE' ? `PORT ${port} is already in use on ${host}` : `PORT ${port}: ${err.message}`)));
+    // A fleet fetching an update at once opens thousands of connections together (LISTEN_BACKLOG).
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve({ server, port: (server.address() as AddressInfo).port }));
   });
 }
 
@@ -86,7 +97,7 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   });
   modules.link.attach(broker);
   try {
-    mqttPort = await broker.listen(config.mqttPort, config.host);
+    mqttPort = await broker.listen(config.mqttPort, config.host, LISTEN_BACKLOG);
   } catch (err) {
     await broker.close();
     if (ownsDb) await handle.close();

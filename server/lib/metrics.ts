@@ -26,6 +26,14 @@ export function createMetrics() {
       name: 'posfleet_mqtt_messages_invalid_total', help: 'MQTT payloads dropped because they did not parse or validate',
       labelNames: ['kind'], registers: [registry],
     }),
+    mqttConnectSeconds: new Histogram({
+      name: 'posfleet_mqtt_connect_seconds', help: 'MQTT sessions: from the CONNECT packet to the session being ready (credentials checked, CONNACK sent)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry],
+    }),
+    mqttAuthSeconds: new Histogram({
+      name: 'posfleet_mqtt_auth_seconds', help: 'MQTT CONNECT credential checks (database lookup included)',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry],
+    }),
     mqttOversize: new Counter({
       name: 'posfleet_mqtt_oversize_packets_total', help: 'connections cut for a packet above MQTT_MAX_PACKET_BYTES', registers: [registry],
     }),

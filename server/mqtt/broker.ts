@@ -33,6 +33,8 @@ export class Broker implements DeviceLink {
   readonly server: Server;
   readonly #sockets = new Set<Socket>();
   readonly #retained = new Map<string, number>();
+  /** When each session's CONNECT reached the credential check (for the connect-time histogram). */
+  readonly #connecting = new WeakMap<Client, number>();
   private constructor(readonly aedes: Aedes, private readonly deps: BrokerDeps) {
     this.server = createServer((socket) => this.#accept(socket));
   }
@@ -76,7 +78,10 @@ export class Broker implements DeviceLink {
     if (!username || !password) return refuse(4, 'anonymous');
     if (!isAcceptableClientId(client.id)) return refuse(5, 'bad_client_id');
     if (client.id !== username) return refuse(5, 'client_id_mismatch');
+    const started = performance.now();
+    this.#connecting.set(client, started);
     this.deps.authenticateDevice(username, password).then((verdict) => {
+      this.deps.metrics.mqttAuthSeconds.observe((performance.now() - started) / 1000);
       if (verdict === 'bad_credentials') return refuse(4, 'bad_credentials');
       if (verdict === 'not_authorized') return refuse(5, 'not_authorized');
       this.deps.metrics.mqttConnects.inc({ result: 'ok' });
@@ -118,6 +123,9 @@ export class Broker implements DeviceLink {
   #watch(): void {
     const { aedes, deps } = this;
     aedes.on('clientReady', (client) => {
+      const started = this.#connecting.get(client);
+      this.#connecting.delete(client);
+      if (started !== undefined) deps.metrics.mqttConnectSeconds.observe((performance.now() - started) / 1000);
       deps.metrics.mqttConnections.inc();
       deps.onConnected(client.id);
     });
@@ -173,10 +181,10 @@ export class Broker implements DeviceLink {
     this.#client(deviceId)?.close();
   }
 
-  listen(port: number, host: string): Promise<number> {
+  listen(port: number, host: string, backlog = 511): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      this.server.listen({ port, host, backlog }, () => {
         this.server.off('error', reject);
         const addr = this.server.address();
         resolve(typeof addr === 'object' && addr ? addr.port : port);
