@@ -5,20 +5,94 @@
 import type { ServerResponse } from 'node:http';
 import type { FileHandle } from 'node:fs/promises';
 
-const CHUNK = 1024 * 1024;
+const MAX_CHUNK = 1024 * 1024;
+const MIN_CHUNK = 64 * 1024;
+/**
+ * Bytes all downloads together may hold in buffers. A rollout starts thousands
+ * of downloads at once: at 1 MiB each the server held gigabytes and spent its
+ * time collecting garbage (bench/rollout); with many at once each gets a
+ * smaller chunk, with few (bench/download) each gets the full megabyte.
+ */
+const BUDGET = 256 * 1024 * 1024;
+let active = 0;
 
-// Buffers of finished downloads, kept for the next ones: a rollout starts
-// thousands of downloads within seconds, and fresh 1 MiB buffers for each were
-// a good share of the server's garbage collection (bench/rollout, --server-prof).
-const POOL_MAX = 64;
-const pool: Buffer[] = [];
-const take = (size: number) => (size === CHUNK && pool.pop()) || Buffer.allocUnsafeSlow(size);
-const giveBack = (bufs: Buffer[]) => { for (const b of bufs) if (b.length === CHUNK && pool.length < POOL_MAX) pool.push(b); };
+/** The chunk for a new download: its share of the budget, a power of two from 64 KiB to 1 MiB. */
+function chunkSize(): number {
+  let size = MAX_CHUNK;
+  while (size > MIN_CHUNK && size * 2 * (active + 1) > BUDGET) size /= 2;
+  return size;
+}
+
+// Buffers of finished downloads, kept by size for the next ones (at most POOL_BYTES in all).
+const POOL_BYTES = 64 * 1024 * 1024;
+const pools = new Map<number, Buffer[]>();
+let pooled = 0;
+function take(size: number): Buffer {
+  const buf = pools.get(size)?.pop();
+  if (!buf) return Buffer.allocUnsafeSlow(size);
+  pooled -= size;
+  return buf;
+}
+function giveBack(bufs: Buffer[]): void {
+  for (const b of bufs) {
+    const chunkSized = b.length >= MIN_CHUNK && (b.length & (b.length - 1)) === 0;
+    if (!chunkSized || pooled + b.length > POOL_BYTES) continue;
+    const list = pools.get(b.length) ?? pools.set(b.length, []).get(b.length)!;
+    list.push(b);
+    pooled += b.length;
+  }
+}
+
+/**
+ * Downloads sending bytes at once; the others wait their turn (headers sent),
+ * first come first served. A rollout's thousands of simultaneous downloads
+ * then finish a few hundred at a time — those terminals install and reboot
+ * while the rest download — instead of all finishing together at the end.
+ * No one waits longer than MAX_WAIT_MS, so a client's idle timeout never fires.
+ */
+const SLOTS = 256;
+const MAX_WAIT_MS = 10_000;
+let sending = 0;
+const queue = new Set<() => void>();
+
+function turn(): Promise<void> {
+  if (sending < SLOTS) {
+    sending++;
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const go = () => {
+      queue.delete(go);
+      clearTimeout(timer);
+      sending++;
+      resolve();
+    };
+    const timer = setTimeout(go, MAX_WAIT_MS);
+    queue.add(go);
+  });
+}
+
+function done(): void {
+  sending--;
+  const next = queue.values().next();
+  if (!next.done && sending < SLOTS) next.value();
+}
 
 /** Writes bytes [start, end] of the open file to `out`; resolves with the bytes handed to the socket. */
 export async function pumpFile(file: FileHandle, start: number, end: number, out: ServerResponse): Promise<number> {
-  // A span that fits one chunk needs one buffer of its size; a longer one two of CHUNK, taken as needed.
-  const size = Math.min(CHUNK, end - start + 1);
+  await turn();
+  active++;
+  try {
+    return await pump(file, start, end, out, chunkSize());
+  } finally {
+    active--;
+    done();
+  }
+}
+
+async function pump(file: FileHandle, start: number, end: number, out: ServerResponse, chunk: number): Promise<number> {
+  // A span shorter than the chunk is read into buffers of its own size (not pooled); otherwise two chunks, taken as needed.
+  const size = Math.min(chunk, end - start + 1);
   const buffers: Buffer[] = [];
   const inFlight: Array<Promise<void> | null> = [null, null];
   let failure: Error | null = null;
