@@ -13,6 +13,7 @@ import { TypedBus } from './lib/bus.ts';
 import { createLogger } from './lib/logger.ts';
 import { createMetrics } from './lib/metrics.ts';
 import type { FleetEvents } from './events/bus-events.ts';
+import { countFleetEvents } from './events/bus-metrics.ts';
 import { Broker } from './mqtt/broker.ts';
 import { createRouter } from './mqtt/router.ts';
 import { createScheduler } from './jobs/scheduler.ts';
@@ -74,6 +75,7 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
   const bus = new TypedBus<FleetEvents>(log);
+  countFleetEvents(bus, metrics);
   if (!config.databaseUrl || !opts.db) await ensureWritableDir(config.dataDir);
   const handle = opts.db ?? (await openDb(config));
   const ownsDb = !opts.db;

@@ -112,6 +112,9 @@ describe(`MQTT security (${dbKind()})`, () => {
     expect(metrics).toMatch(/posfleet_mqtt_messages_invalid_total\{kind="heartbeat"\} ([3-9]|\d\d)/);
     expect(metrics).toMatch(/posfleet_mqtt_messages_invalid_total\{kind="event"\} [1-9]/);
     expect(metrics).toMatch(/posfleet_mqtt_messages_in_total\{kind="heartbeat"\} [1-9]/);
+    // Fleet events counted from the in-process bus, and connect timings.
+    expect(metrics).toMatch(/posfleet_fleet_events_total\{type="device\.connected"\} [1-9]/);
+    expect(metrics).toMatch(/posfleet_mqtt_connect_seconds_count [1-9]/);
   });
 
   it('records the last will on presence', async () => {

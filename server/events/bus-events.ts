@@ -1,5 +1,6 @@
-// The fleet's domain events. Modules emit after their transaction commits;
-// hooks (issue 7) will read the same names from an outbox.
+// The fleet's domain events on the in-process bus. Modules emit after their
+// transaction commits; bus-metrics.ts counts them for /metrics. What leaves
+// the process (webhooks) goes through the outbox, written in the transaction.
 import type { TypedBus } from '../lib/bus.ts';
 
 export interface FleetEvents extends Record<string, unknown> {

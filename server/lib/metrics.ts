@@ -37,6 +37,16 @@ export function createMetrics() {
     mqttOversize: new Counter({
       name: 'posfleet_mqtt_oversize_packets_total', help: 'connections cut for a packet above MQTT_MAX_PACKET_BYTES', registers: [registry],
     }),
+    fleetEvents: new Counter({
+      name: 'posfleet_fleet_events_total', help: 'fleet events by type (device, presence, command), counted after their commit',
+      labelNames: ['type'], registers: [registry],
+    }),
+    presenceChanges: new Counter({
+      name: 'posfleet_presence_changes_total', help: 'terminal presence changes by the state entered', labelNames: ['to'], registers: [registry],
+    }),
+    commandResults: new Counter({
+      name: 'posfleet_command_results_total', help: 'command replies recorded, by the state they moved the command to', labelNames: ['state'], registers: [registry],
+    }),
     commandsSent: new Counter({
       name: 'posfleet_commands_published_total', help: 'commands published to terminals', labelNames: ['type'], registers: [registry],
     }),
