@@ -39,6 +39,8 @@ const { values: v } = parseArgs({
     'unstick-after': { type: 'string', default: '20s' },
     /** Directory for a V8 CPU profile of the server (node --cpu-prof), to see where its time goes. */
     'server-prof': { type: 'string' },
+    /** Directory for V8 CPU profiles of the simulator processes. */
+    'sim-prof': { type: 'string' },
   },
 });
 const N = Number(v.terminals);
@@ -231,7 +233,7 @@ function startSims(base: string, enrollToken: string, publicKey: string): void {
       firmware: FROM, target: TARGET, rampPerSecond: Number(v.ramp), installMs: Number(v['install-ms']), bootMs: Number(v['boot-ms']), seed: 1,
     };
     const child = fork(fileURLToPath(new URL('./sim.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_ROLLOUT_SIM: JSON.stringify(job), BENCH_UNSTICK_MS: String(parseDuration(v['unstick-after']!)) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: ['--import', 'tsx', ...(v['sim-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${v['sim-prof']}`] : [])], env: { ...process.env, BENCH_ROLLOUT_SIM: JSON.stringify(job), BENCH_UNSTICK_MS: String(parseDuration(v['unstick-after']!)) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const index = i;
     child.on('message', (m: SimReport) => { if (m?.type === 'stats') reports[index] = m; });

@@ -12,6 +12,7 @@ import { createArtifactsRepo } from './artifacts.repo.ts';
 import { artifactRoutes, signingKeyRoutes } from './artifacts.routes.ts';
 import { createArtifacts } from './artifacts.service.ts';
 import { createDownloads } from './downloads.ts';
+import { createPayloadCache } from './payload-cache.ts';
 import { createSigningKeys } from './signing-keys.service.ts';
 import { createUrlSigner, loadUrlSigningSecret } from './url-signing.ts';
 
@@ -37,12 +38,15 @@ export function createArtifactsModule(deps: ArtifactsModuleDeps) {
   const signer = createUrlSigner({ secret: loadUrlSigningSecret({ secret: config.urlSigningSecret, dataDir: config.dataDir }), clock });
   const signingKeys = createSigningKeys({ db, clock, audit, repo });
   const downloads = createDownloads({ repo, devices: deps.devices, signer, clock, publicUrl: deps.publicUrl });
-  const artifacts = createArtifacts({ db, clock, audit, log, metrics, repo, store, maxBytes: config.artifactMaxBytes, onDeleted: downloads.forget });
+  // Payloads up to 64 MiB served from memory, 256 MiB in all (a rollout's artifact is read once).
+  const payloads = createPayloadCache({ maxEntryBytes: 64 * 1024 * 1024, maxBytes: 256 * 1024 * 1024 });
+  const onDeleted = (id: string) => { downloads.forget(id); payloads.forget(id); };
+  const artifacts = createArtifacts({ db, clock, audit, log, metrics, repo, store, maxBytes: config.artifactMaxBytes, onDeleted });
   return {
     artifacts, signingKeys, downloads,
     /** See Downloads.signedDownloadUrl: what the rollouts module puts in `update` commands. */
     signedDownloadUrl: downloads.signedDownloadUrl,
-    routers: [signingKeyRoutes({ signingKeys }), artifactRoutes({ artifacts, downloads, store, metrics })],
+    routers: [signingKeyRoutes({ signingKeys }), artifactRoutes({ artifacts, downloads, store, metrics, payloads })],
   };
 }
 

@@ -6,6 +6,7 @@ import type { ArtifactStore } from './artifact-store.ts';
 import type { Artifacts } from './artifacts.service.ts';
 import { artifactDetailSchema, artifactQuery, artifactSchema, downloadQuery, newSigningKeySchema, signingKeySchema } from './artifacts.schemas.ts';
 import { serveDownload } from './download-response.ts';
+import type { PayloadCache } from './payload-cache.ts';
 import type { Downloads } from './downloads.ts';
 import type { SigningKeys } from './signing-keys.service.ts';
 
@@ -38,7 +39,7 @@ export function signingKeyRoutes(deps: { signingKeys: SigningKeys }) {
   return app;
 }
 
-export function artifactRoutes(deps: { artifacts: Artifacts; downloads: Downloads; store: ArtifactStore; metrics: Metrics }) {
+export function artifactRoutes(deps: { artifacts: Artifacts; downloads: Downloads; store: ArtifactStore; metrics: Metrics; payloads?: PayloadCache }) {
   const { artifacts, downloads } = deps;
   const app = router();
   const tag = 'artifacts';

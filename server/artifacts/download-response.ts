@@ -10,11 +10,14 @@ import type { Metrics } from '../lib/metrics.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 import type { ArtifactRow } from './artifacts.tables.ts';
 import { planDownload } from './byte-range.ts';
-import { pumpFile } from './file-pump.ts';
+import { pumpFile, sendBuffer } from './file-pump.ts';
+import type { PayloadCache } from './payload-cache.ts';
 
 export interface ServeDeps {
   store: ArtifactStore;
   metrics: Metrics;
+  /** Small payloads served from memory (see payload-cache.ts). */
+  payloads?: PayloadCache;
 }
 
 function baseHeaders(c: Context<HttpEnv>, a: ArtifactRow, etag: string): Record<string, string> {
@@ -66,6 +69,15 @@ export async function serveDownload(c: Context<HttpEnv>, a: ArtifactRow, deps: S
     throw new DomainError('unavailable', 'payload_missing', `the payload of artifact ${a.id} is missing from storage`);
   };
   const bytes = (n: number) => metrics.artifactBytesServed.inc(n);
+
+  const held = node && path ? deps.payloads?.get(a.id, path, a.size) : null;
+  if (node && held) {
+    // Read (or found) before the headers go out, so a missing file is a clean 503.
+    const payload = await held.catch(missing);
+    metrics.artifactDownloads.inc({ result });
+    const send = () => sendBuffer(payload, plan.start, plan.end, node).then(bytes);
+    return new Response(bodyWrittenBy(node, send, () => undefined), { status: plan.status, headers });
+  }
 
   if (node && path) {
     // Opened before the headers go out, so a missing file is a clean 503.

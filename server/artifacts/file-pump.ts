@@ -78,6 +78,24 @@ function done(): void {
   if (!next.done && sending < SLOTS) next.value();
 }
 
+/**
+ * Writes bytes [start, end] of a payload held in memory to `out`, in its turn
+ * like a file; resolves with the bytes handed to the socket. One write: the
+ * socket keeps a reference to the shared buffer until it has sent the slice.
+ */
+export async function sendBuffer(payload: Buffer, start: number, end: number, out: ServerResponse): Promise<number> {
+  await turn();
+  try {
+    const slice = payload.subarray(start, end + 1);
+    const closed = new Promise<boolean>((resolve) => out.once('close', () => resolve(false)));
+    const written = new Promise<boolean>((resolve, reject) => out.write(slice, (err) => (err ? reject(err) : resolve(true))));
+    if (!(await Promise.race([written, closed]))) throw new Error('client went away');
+    return slice.length;
+  } finally {
+    done();
+  }
+}
+
 /** Writes bytes [start, end] of the open file to `out`; resolves with the bytes handed to the socket. */
 export async function pumpFile(file: FileHandle, start: number, end: number, out: ServerResponse): Promise<number> {
   await turn();
