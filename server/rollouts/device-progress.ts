@@ -92,8 +92,25 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
   async function advance(deviceId: string, report: OtaReport): Promise<boolean> {
     const to = OTA_TO_DEVICE[report.state];
     if (!to || to === 'deferred') return false;
+    // Within one job a row only moves forward, so a report repeating the job's
+    // last committed target (downloading at 25, 50, 75 %, downloaded,
+    // verifying) cannot move it: no statement. Half of a terminal's reports.
+    if (reported.get(report.jobId) === to) return true;
     await reports.add({ deviceId, jobId: report.jobId, to });
+    remember(report.jobId, to);
     return true;
+  }
+
+  // The last target committed per job, for the repeats above; a bounded memory (a miss costs one no-op statement).
+  const reported = new Map<string, RolloutDeviceState>();
+  function remember(jobId: string, to: RolloutDeviceState): void {
+    reported.delete(jobId);
+    reported.set(jobId, to);
+    if (reported.size <= 50_000) return;
+    for (const oldest of reported.keys()) {
+      reported.delete(oldest);
+      if (reported.size <= 45_000) break;
+    }
   }
 
   /**
