@@ -339,6 +339,8 @@ async function main(): Promise<void> {
     if (r.state !== 'running') { final = r; break; }
   }
   const tEnd = Date.now();
+  const lagText = await (await fetch(`${base}/metrics`)).text();
+  const lag = (q: string) => Number(new RegExp(`^posfleet_nodejs_eventloop_lag_${q}_seconds (\\S+)`, 'm').exec(lagText)?.[1]) * 1000;
   const connects = quantiles(connects0, await histogram(base, 'posfleet_mqtt_connect_seconds'));
   const auths = quantiles(auths0, await histogram(base, 'posfleet_mqtt_auth_seconds'));
   const cpu1 = { server: cpuSeconds(pid), sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0), pg: postgresCpu(DB_NAME), machine: machineBusySeconds() };
@@ -376,6 +378,7 @@ async function main(): Promise<void> {
     `  CPU per terminal   ${f((serverCpu * 1000) / Math.max(1, succeeded), 2)} ms server, ${f((pgCpu * 1000) / Math.max(1, succeeded), 2)} ms PostgreSQL`,
     `  server RSS         ${f(hwm)} MiB peak (VmHWM), ${f(peakRss)} MiB highest sampled during the rollout`,
     `  MQTT connects      CONNECT to session ready ${connects}; credential check ${auths}`,
+    `  server event loop  delay p50 ${f(lag('p50'), 1)} ms, p99 ${f(lag('p99'), 1)} ms, max ${f(lag('max'), 0)} ms (since the server started)`,
     `  PostgreSQL CPU     ${f(pgCpu, 1)} s (${f(pgCpu / wallS, 2)} cores avg; backends of ${DB_NAME}, sampled every second)`,
     `  simulator CPU      ${f(simCpu, 1)} s (${f(simCpu / wallS, 2)} cores avg, ${sims.length} process(es))`,
     `  agents             ${fmt(sim.byState)}; released from a stuck reboot (agent-sim workaround) ${sim.unstuck}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,

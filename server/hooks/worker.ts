@@ -105,10 +105,25 @@ export function createDeliveryWorker(deps: { db: Db; clock: Clock; log: Logger; 
   let again = false;
   let current: Promise<unknown> = Promise.resolve();
 
+  // A busy fleet commits events many times a second: a wake waits this long
+  // for company, so one pass (a few statements) takes them all.
+  const GATHER_MS = 20;
+  let gathering: NodeJS.Timeout | undefined;
+
   function wake(): void {
-    if (!timer) return;
+    if (!timer || gathering) return;
     if (running) {
       again = true; // an event arrived mid-pass: run once more after it
+      return;
+    }
+    gathering = setTimeout(runPass, GATHER_MS);
+  }
+
+  function runPass(): void {
+    gathering = undefined;
+    if (!timer) return;
+    if (running) {
+      again = true;
       return;
     }
     running = true;
@@ -135,6 +150,8 @@ export function createDeliveryWorker(deps: { db: Db; clock: Clock; log: Logger; 
   async function stop(): Promise<void> {
     if (timer) clearInterval(timer);
     timer = undefined;
+    if (gathering) clearTimeout(gathering);
+    gathering = undefined;
     unsubscribe?.();
     await current;
     await chain;
