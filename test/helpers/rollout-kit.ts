@@ -43,7 +43,8 @@ export function versionBase(): number {
 
 /**
  * Steps the world until `done` holds: engine tick, server clock +serverStepMs,
- * terminals' clock +simStepMs, and a short real pause for sockets to carry it.
+ * terminals' clock +simStepMs, a short real pause for sockets to carry it, and
+ * the server's pending batches written.
  */
 export async function drive(opts: {
   t: () => TestApp; serverClock: ManualClock; simClock: SimClock; done: () => Promise<boolean>;
@@ -57,6 +58,9 @@ export async function drive(opts: {
     opts.serverClock.advance(opts.serverStepMs ?? 30_000);
     await opts.simClock.advance(opts.simStepMs ?? 2_000);
     await new Promise((r) => setTimeout(r, 40));
+    // What the terminals said in that pause is written before the next tick, however long the server's batch windows.
+    const app = opts.t().app;
+    await Promise.all([app.rollouts.engine.settle(), app.commands.drain(), app.health.drain(), app.sessions.drain()]);
   }
   throw new Error(`not done after ${max} steps`);
 }
