@@ -169,8 +169,8 @@ export function createCommands(deps: { db: Db; clock: Clock; audit: Audit; bus: 
   }
 
   // Group commit of replies: a rollout has every terminal answer its update
-  // command at once; the PUBACK waits for the batch, up to 20 ms.
-  const replies = new Batcher<ReplyItem>({ maxItems: 2_000, maxDelayMs: 20, flush: writeReplies, retryable: isTransientDbError });
+  // command at once; the PUBACK waits for the batch, up to 10 ms.
+  const replies = new Batcher<ReplyItem>({ maxItems: 2_000, maxDelayMs: 10, flush: writeReplies, retryable: isTransientDbError });
 
   /** A reply from the terminal; idempotent, ignores replies for other devices or closed commands. Resolves once committed. */
   function recordReply(deviceId: string, reply: CommandReply): Promise<void> {

@@ -58,9 +58,8 @@ function withoutRepeats(items: readonly ReportItem[]): ReportItem[] {
 
 export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Commands; onChange: () => void }) {
   const { db, clock } = deps;
-  // Group commit of OTA reports: the PUBACK waits for the batch, up to 25 ms (a
-  // report is not urgent; fewer, larger statements are what a fleet-wide rollout needs).
-  const reports = new Batcher<ReportItem>({ maxItems: 2_000, maxDelayMs: 25, flush: writeReports, retryable: isTransientDbError });
+  // Group commit of OTA reports: the PUBACK waits for the batch, up to 10 ms.
+  const reports = new Batcher<ReportItem>({ maxItems: 2_000, maxDelayMs: 10, flush: writeReports, retryable: isTransientDbError });
 
   async function move(row: RolloutDeviceRow, to: RolloutDeviceState, extra: Record<string, unknown> = {}): Promise<boolean> {
     if (!canDevice(row.state as RolloutDeviceState, to)) return false;

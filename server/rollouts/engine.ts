@@ -47,7 +47,7 @@ export function createEngine(deps: EngineDeps) {
   let running: Promise<void> | null = null;
   const progress = createDeviceProgress({ db, clock, commands: deps.commands, onChange: () => kick() });
   // Heartbeats of watched terminals, checked a batch at a time: one read of their rows per batch.
-  const heartbeats = new Batcher<HeartbeatItem>({ maxItems: 2_000, maxDelayMs: 25, flush: checkHeartbeats, retryable: isTransientDbError });
+  const heartbeats = new Batcher<HeartbeatItem>({ maxItems: 2_000, maxDelayMs: 10, flush: checkHeartbeats, retryable: isTransientDbError });
 
   async function placeOf(ids: string[]): Promise<Map<string, Place>> {
     if (ids.length === 0) return new Map();

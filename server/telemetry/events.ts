@@ -25,8 +25,8 @@ const eventKey = (deviceId: string, tsMs: number, type: string) => `${deviceId}\
 
 export function createDeviceEvents(deps: { db: Db; observe: (obs: Observation[]) => void }) {
   // Group commit: after an update reboot every terminal sends its `reboot` event
-  // at once; the PUBACK waits for the batch, up to 20 ms.
-  const batcher = new Batcher<Item>({ maxItems: 2_000, maxDelayMs: 20, flush: write, retryable: isTransientDbError });
+  // at once; the PUBACK waits for the batch, up to 10 ms.
+  const batcher = new Batcher<Item>({ maxItems: 2_000, maxDelayMs: 10, flush: write, retryable: isTransientDbError });
 
   /** Resolves once the event is committed (or was recorded before). */
   function record(deviceId: string, receivedAt: Date, ev: DeviceEvent): Promise<void> {
