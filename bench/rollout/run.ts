@@ -23,6 +23,7 @@ import { parseDuration } from '../../agent-sim/clock.ts';
 import { generateKeyPair } from '../../firmware/keys.ts';
 import { buildSampleRelease } from '../../firmware/samples.ts';
 import { cpuSeconds, machineBusySeconds, memMib, postgresCpu, postgresCpuSince } from '../proc.ts';
+import { histogram, quantiles, scrape, value } from './scrape.ts';
 import type { SimJob, SimReport } from './sim.ts';
 
 const { values: v } = parseArgs({
@@ -199,23 +200,6 @@ async function uploadRelease(base: string): Promise<{ artifactId: string; public
 // ---- simulators ---------------------------------------------------------------------
 
 const reports: (SimReport | undefined)[] = [];
-/** Cumulative bucket counts of a Prometheus histogram on the server's /metrics. */
-async function histogram(base: string, name: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))) out.set(m[1], Number(m[2]));
-  return out;
-}
-
-/** "p50 ≤ 0.05 s, p99 ≤ 2.5 s (n 5000)" from the bucket counts gathered between two scrapes. */
-function quantiles(before: Map<string, number>, after: Map<string, number>): string {
-  const buckets = [...after].map(([le, n]) => [le, n - (before.get(le) ?? 0)] as const);
-  const total = buckets.find(([le]) => le === '+Inf')?.[1] ?? 0;
-  if (total === 0) return 'none';
-  const at = (q: number) => buckets.find(([, n]) => n >= q * total)?.[0] ?? '+Inf';
-  return `p50 ≤ ${at(0.5)} s, p90 ≤ ${at(0.9)} s, p99 ≤ ${at(0.99)} s (n ${total})`;
-}
-
 function simTotals() {
   const out = { unstuck: 0, notOnline: {} as Record<string, number>, online: 0, upgraded: 0, heartbeats: 0, byState: {} as Record<string, number>, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
   for (const r of reports) {
@@ -301,8 +285,7 @@ async function main(): Promise<void> {
 
   const simPids = sims.map((c) => c.pid!);
   const cpu0 = { server: cpuSeconds(pid), sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0), pg: postgresCpu(DB_NAME), machine: machineBusySeconds() };
-  const connects0 = await histogram(base, 'posfleet_mqtt_connect_seconds');
-  const auths0 = await histogram(base, 'posfleet_mqtt_auth_seconds');
+  const before = await scrape(base);
   const t0 = Date.now();
   const rollout = await api<{ id: string; total: number; state: string }>(base, 'POST', '/rollouts', {
     name: 'bench-rollout', artifactId, cohortId: cohort.id, waves: [{ percent: 100 }], soakMinutes: 0, window: null,
@@ -339,10 +322,11 @@ async function main(): Promise<void> {
     if (r.state !== 'running') { final = r; break; }
   }
   const tEnd = Date.now();
-  const lagText = await (await fetch(`${base}/metrics`)).text();
-  const lag = (q: string) => Number(new RegExp(`^posfleet_nodejs_eventloop_lag_${q}_seconds (\\S+)`, 'm').exec(lagText)?.[1]) * 1000;
-  const connects = quantiles(connects0, await histogram(base, 'posfleet_mqtt_connect_seconds'));
-  const auths = quantiles(auths0, await histogram(base, 'posfleet_mqtt_auth_seconds'));
+  const after = await scrape(base);
+  const lag = (q: string) => value(after, `posfleet_nodejs_eventloop_lag_${q}_seconds`) * 1000;
+  const compare = (name: string) => quantiles(histogram(before, name), histogram(after, name));
+  const connects = compare('posfleet_mqtt_connect_seconds');
+  const auths = compare('posfleet_mqtt_auth_seconds');
   const cpu1 = { server: cpuSeconds(pid), sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0), pg: postgresCpu(DB_NAME), machine: machineBusySeconds() };
   const hwm = memMib(pid, 'VmHWM');
   const sim = simTotals();
@@ -378,7 +362,7 @@ async function main(): Promise<void> {
     `  CPU per terminal   ${f((serverCpu * 1000) / Math.max(1, succeeded), 2)} ms server, ${f((pgCpu * 1000) / Math.max(1, succeeded), 2)} ms PostgreSQL`,
     `  server RSS         ${f(hwm)} MiB peak (VmHWM), ${f(peakRss)} MiB highest sampled during the rollout`,
     `  MQTT connects      CONNECT to session ready ${connects}; credential check ${auths}`,
-    `  server event loop  delay p50 ${f(lag('p50'), 1)} ms, p99 ${f(lag('p99'), 1)} ms, max ${f(lag('max'), 0)} ms (since the server started)`,
+    `  server event loop  delay p50 ${f(lag('p50'), 1)} ms, p99 ${f(lag('p99'), 1)} ms, max ${f(lag('max'), 0)} ms (during the rollout)`,
     `  PostgreSQL CPU     ${f(pgCpu, 1)} s (${f(pgCpu / wallS, 2)} cores avg; backends of ${DB_NAME}, sampled every second)`,
     `  simulator CPU      ${f(simCpu, 1)} s (${f(simCpu / wallS, 2)} cores avg, ${sims.length} process(es))`,
     `  agents             ${fmt(sim.byState)}; released from a stuck reboot (agent-sim workaround) ${sim.unstuck}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,

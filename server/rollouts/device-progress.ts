@@ -199,7 +199,7 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
     if ((await moveMany(db, clock.now(), healthy, 'succeeded', { finished_at: clock.now() })) > 0) deps.onChange();
   }
 
-  return { move, fail, advance, inOrder, onOta, onHeartbeats, onHeartbeat, settleSoaks, drain: () => reports.drain() };
+  return { fail, advance, inOrder, onOta, onHeartbeats, settleSoaks, drain: () => reports.drain() };
 }
 
 export type DeviceProgress = ReturnType<typeof createDeviceProgress>;
