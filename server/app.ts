@@ -1,13 +1,14 @@
 // Composition root (HOUSE-RULES §2): builds the database, broker, HTTP app,
 // scheduler and modules, and hands each its dependencies.
 import { access, constants, mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { createDb, pgliteDirIn, pingDb, type DbHandle } from './db/index.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import { createHttpApp } from './http/root.ts';
+import { widenAccept } from './lib/accept-lanes.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { TypedBus } from './lib/bus.ts';
 import { createLogger } from './lib/logger.ts';
@@ -59,6 +60,8 @@ async function openDb(config: Config): Promise<DbHandle> {
  * each waits out a SYN retransmit (seconds), however idle the server is.
  */
 const LISTEN_BACKLOG = 4096;
+/** Connections each listener accepts per event-loop turn (server/lib/accept-lanes.ts). */
+const ACCEPT_LANES = 16;
 
 function listenHttp(fetch: (req: Request) => Response | Promise<Response>, port: number, host: string): Promise<{ server: ServerType; port: number }> {
   return new Promise((resolve, reject) => {
@@ -99,7 +102,7 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   });
   modules.link.attach(broker);
   try {
-    mqttPort = await broker.listen(config.mqttPort, config.host, LISTEN_BACKLOG);
+    mqttPort = await broker.listen(config.mqttPort, config.host, LISTEN_BACKLOG, ACCEPT_LANES);
   } catch (err) {
     await broker.close();
     if (ownsDb) await handle.close();
@@ -126,6 +129,11 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   }
   httpUp = true;
   httpPort = listened.port;
+  const httpServer = listened.server;
+  const httpLanes = widenAccept(httpServer as Server, {
+    lanes: ACCEPT_LANES, backlog: LISTEN_BACKLOG, log: log.child({ part: 'http' }),
+    onConnection: (socket) => httpServer.emit('connection', socket),
+  });
 
   const scheduler = createScheduler({ handle, log });
   if (opts.schedule !== false) {
@@ -137,7 +145,7 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   async function stop(): Promise<void> {
     stopping ??= (async () => {
       httpUp = false;
-      const httpClosed = new Promise<void>((r) => listened.server.close(() => r()));
+      const httpClosed = Promise.all([httpLanes.close(), new Promise<void>((r) => listened.server.close(() => r()))]);
       (listened.server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       await broker.close(); // no new messages; those in flight finish below
       await scheduler.stop();

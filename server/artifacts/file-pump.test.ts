@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pumpFile, sendBuffer } from './file-pump.ts';
+import { Writable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import { pumpFile, sendBuffer, TURN_BYTES } from './file-pump.ts';
 
 describe('payload pumps', () => {
   const payload = randomBytes(3 * 1024 * 1024 + 123); // several chunks and a ragged end
@@ -39,4 +41,26 @@ describe('payload pumps', () => {
       spans.forEach(([s, e], i) => expect(bodies[i].equals(payload.subarray(s, e + 1))).toBe(true));
     });
   }
+});
+
+describe('download pacing', () => {
+  it('hands sockets at most its per-turn budget before other sockets get a turn', async () => {
+    const payload = Buffer.alloc(1024 * 1024, 1);
+    let written = 0;
+    const sink = () => new Writable({ highWaterMark: 64 * 1024 * 1024, write(chunk: Buffer, _e, done) { written += chunk.length; done(); } });
+    const downloads = 100; // 100 MiB at once: three budgets' worth
+    const all = Promise.all(Array.from({ length: downloads }, () => sendBuffer(payload, 0, payload.length - 1, sink() as unknown as ServerResponse)));
+    const perTurn: number[] = [];
+    let seen = 0;
+    while (seen < downloads * payload.length && perTurn.length < 1_000) {
+      await new Promise((r) => setImmediate(r));
+      perTurn.push(written - seen);
+      seen = written;
+    }
+    expect(await all).toEqual(Array(downloads).fill(payload.length));
+    expect(seen).toBe(downloads * payload.length);
+    // The budget is refilled once per turn of the loop; a turn may see the tail of the last one.
+    expect(Math.max(...perTurn)).toBeLessThanOrEqual(2 * TURN_BYTES);
+    expect(perTurn.filter((n) => n > 0).length).toBeGreaterThanOrEqual(3);
+  });
 });

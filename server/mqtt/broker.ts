@@ -1,7 +1,6 @@
 // The embedded MQTT broker (aedes 1.x, MQTT 3.1.1) with per-terminal
 // credentials, the topic ACL, a packet-size cap and the uplink router.
 import { createServer, type Server, type Socket } from 'node:net';
-import { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client, type Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import { isUplinkKind, topicFor, type DownlinkKind } from '../../protocol/topics.ts';
@@ -10,7 +9,8 @@ import type { DeviceLink } from '../devices/link.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import { checkPublish, checkSubscribe, isAcceptableClientId } from './acl.ts';
 import type { Router } from './router.ts';
-import { PacketSizeGuard } from './size-guard.ts';
+import { widenAccept, type AcceptLanes } from '../lib/accept-lanes.ts';
+import { GuardedConnection } from './size-guard.ts';
 import { createIndexedPersistence } from './retained-index.ts';
 
 export interface BrokerDeps {
@@ -35,6 +35,7 @@ export class Broker implements DeviceLink {
   readonly #retained = new Map<string, number>();
   /** When each session's CONNECT reached the credential check (for the connect-time histogram). */
   readonly #connecting = new WeakMap<Client, number>();
+  #lanes: AcceptLanes | undefined;
   private constructor(readonly aedes: Aedes, private readonly deps: BrokerDeps) {
     this.server = createServer((socket) => this.#accept(socket));
   }
@@ -58,14 +59,12 @@ export class Broker implements DeviceLink {
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     socket.setNoDelay(true);
-    const guard = new PacketSizeGuard(this.deps.maxPacketBytes, (announced) => {
+    const conn = new GuardedConnection(socket, this.deps.maxPacketBytes, (verdict) => {
+      if (verdict.reason !== 'oversize') return;
       this.deps.metrics.mqttOversize.inc();
-      this.deps.log.warn({ remote: socket.remoteAddress, announced, limit: this.deps.maxPacketBytes }, 'oversized MQTT packet; connection cut');
+      this.deps.log.warn({ remote: socket.remoteAddress, announced: verdict.announced, limit: this.deps.maxPacketBytes }, 'oversized MQTT packet; connection cut');
     });
-    guard.once('error', () => socket.destroy());
-    socket.once('error', () => guard.destroy());
-    socket.pipe(guard);
-    this.aedes.handle(Duplex.from({ readable: guard, writable: socket }));
+    this.aedes.handle(conn);
   }
 
   #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
@@ -181,11 +180,13 @@ export class Broker implements DeviceLink {
     this.#client(deviceId)?.close();
   }
 
-  listen(port: number, host: string, backlog = 511): Promise<number> {
+  /** Listens; `acceptLanes` > 1 accepts that many connections per event-loop turn (server/lib/accept-lanes.ts). */
+  listen(port: number, host: string, backlog = 511, acceptLanes = 1): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ port, host, backlog }, () => {
         this.server.off('error', reject);
+        this.#lanes = widenAccept(this.server, { lanes: acceptLanes, backlog, onConnection: (socket) => this.#accept(socket), log: this.deps.log });
         const addr = this.server.address();
         resolve(typeof addr === 'object' && addr ? addr.port : port);
       });
@@ -198,9 +199,10 @@ export class Broker implements DeviceLink {
 
   /** Stops accepting, closes every session, then the broker. */
   async close(): Promise<void> {
+    const lanesClosed = this.#lanes?.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     for (const s of this.#sockets) s.destroy();
-    await closed;
+    await Promise.all([closed, lanesClosed]);
   }
 }

@@ -1,7 +1,8 @@
-import { PassThrough } from 'node:stream';
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { checkPublish, checkSubscribe, isAcceptableClientId } from './acl.ts';
-import { PacketSizeGuard } from './size-guard.ts';
+import { GuardedConnection, type ScanVerdict } from './size-guard.ts';
 
 describe('topic ACL', () => {
   it('lets a terminal publish only to its own uplink topics', () => {
@@ -25,20 +26,35 @@ describe('topic ACL', () => {
   });
 });
 
-function run(guard: PacketSizeGuard, chunks: Buffer[]): Promise<{ out: Buffer; error?: Error }> {
+/** A socket stand-in that records how the connection hands it bytes. */
+class FakeSocket extends Duplex {
+  batches: Buffer[][] = [];
+  override _read(): void {}
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.batches.push([chunk]);
+    done();
+  }
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: () => void): void {
+    this.batches.push(chunks.map((c) => c.chunk));
+    done();
+  }
+}
+
+function run(maxBytes: number, chunks: Buffer[]): Promise<{ out: Buffer; error?: Error; refused?: ScanVerdict }> {
   return new Promise((resolve) => {
     const parts: Buffer[] = [];
-    const sink = new PassThrough();
-    guard.on('data', (d: Buffer) => parts.push(d));
-    guard.on('error', (error) => resolve({ out: Buffer.concat(parts), error }));
-    guard.on('end', () => resolve({ out: Buffer.concat(parts) }));
-    sink.pipe(guard);
-    for (const c of chunks) sink.write(c);
-    sink.end();
+    const socket = new FakeSocket();
+    let refused: ScanVerdict | undefined;
+    const conn = new GuardedConnection(socket as unknown as Socket, maxBytes, (v) => (refused = v));
+    conn.on('data', (d: Buffer) => parts.push(d));
+    conn.on('error', (error: Error) => resolve({ out: Buffer.concat(parts), error, refused }));
+    conn.on('end', () => resolve({ out: Buffer.concat(parts) }));
+    for (const c of chunks) socket.push(c);
+    socket.push(null);
   });
 }
 
-describe('packet size guard', () => {
+describe('guarded MQTT connection', () => {
   const packet = (len: number) => {
     const lenBytes: number[] = [];
     let x = len;
@@ -54,21 +70,31 @@ describe('packet size guard', () => {
   it('passes packets at or under the limit through unchanged, across chunk borders', async () => {
     const data = Buffer.concat([packet(10), packet(200), packet(0), packet(1000)]);
     const chunks = [data.subarray(0, 1), data.subarray(1, 3), data.subarray(3, 150), data.subarray(150)];
-    const { out, error } = await run(new PacketSizeGuard(1000, () => undefined), chunks);
+    const { out, error } = await run(1000, chunks);
     expect(error).toBeUndefined();
     expect(out.equals(data)).toBe(true);
   });
 
   it('fails as soon as a header announces more than the limit', async () => {
-    let announced = 0;
     const big = packet(2000).subarray(0, 10); // only the start of it ever arrives
-    const { error } = await run(new PacketSizeGuard(1000, (n) => (announced = n)), [packet(5), big]);
+    const { error, refused } = await run(1000, [packet(5), big]);
     expect(error?.message).toContain('exceeds');
-    expect(announced).toBe(2000);
+    expect(refused).toEqual({ ok: false, reason: 'oversize', announced: 2000 });
   });
 
   it('rejects a malformed remaining length', async () => {
-    const { error } = await run(new PacketSizeGuard(1000, () => undefined), [Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01])]);
+    const { error, refused } = await run(1000, [Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01])]);
     expect(error?.message).toContain('malformed');
+    expect(refused).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('hands the socket the pieces of one corked packet in a single batch (one writev)', async () => {
+    const socket = new FakeSocket();
+    const conn = new GuardedConnection(socket as unknown as Socket, 1000, () => undefined);
+    conn.cork();
+    for (const piece of [Buffer.from([0x40]), Buffer.from([0x02]), Buffer.from([0x00, 0x07])]) conn.write(piece);
+    process.nextTick(() => conn.uncork()); // as mqtt-packet's writeToStream does
+    await new Promise((r) => setImmediate(r));
+    expect(socket.batches.map((batch) => batch.map((b) => [...b]))).toEqual([[[0x40], [0x02], [0x00, 0x07]]]);
   });
 });

@@ -1,18 +1,27 @@
-// aedes buffers a whole PUBLISH before anyone can look at it. This guard reads
-// each MQTT fixed header as bytes arrive and cuts the connection as soon as a
-// packet announces a Remaining Length above the cap, so an oversized packet
-// never occupies more than one socket read of memory (MQTT-2.2.3).
-import { Transform, type TransformCallback } from 'node:stream';
+// The socket as aedes sees it.
+//
+// Reads: aedes buffers a whole PUBLISH before anyone can look at it, so each
+// MQTT fixed header is read here as bytes arrive and the connection is cut as
+// soon as a packet announces a Remaining Length above the cap: an oversized
+// packet never occupies more than one socket read of memory (MQTT-2.2.3).
+//
+// Writes: mqtt-packet writes one packet as several small buffers inside
+// cork()/uncork(). They leave here in one writev, so a 4-byte PUBACK is one
+// syscall and one TCP segment (a stream.Duplex.from() wrapper wrote each piece
+// on its own: three syscalls and three segments per PUBACK).
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 
-export class PacketSizeGuard extends Transform {
-  #skip = 0; // bytes of the current packet body still to pass through
+export type ScanVerdict = { ok: true } | { ok: false; reason: 'oversize'; announced: number } | { ok: false; reason: 'malformed' };
+
+/** Follows MQTT packet boundaries across chunks and judges each fixed header. */
+export class PacketSizeScanner {
+  #skip = 0; // bytes of the current packet body still to pass
   #header: number[] = []; // fixed-header bytes seen so far of the next packet
 
-  constructor(private readonly maxBytes: number, private readonly onOversize: (announced: number) => void) {
-    super();
-  }
+  constructor(private readonly maxBytes: number) {}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  scan(chunk: Buffer): ScanVerdict {
     let i = 0;
     while (i < chunk.length) {
       if (this.#skip > 0) {
@@ -23,16 +32,13 @@ export class PacketSizeGuard extends Transform {
       }
       this.#header.push(chunk[i++]);
       const length = this.#remainingLength();
-      if (length === 'malformed') return done(new Error('malformed MQTT remaining length'));
+      if (length === 'malformed') return { ok: false, reason: 'malformed' };
       if (length === null) continue;
       this.#header = [];
-      if (length > this.maxBytes) {
-        this.onOversize(length);
-        return done(new Error(`MQTT packet of ${length} bytes exceeds the ${this.maxBytes} byte limit`));
-      }
+      if (length > this.maxBytes) return { ok: false, reason: 'oversize', announced: length };
       this.#skip = length;
     }
-    done(null, chunk);
+    return { ok: true };
   }
 
   /** Decodes the variable-length Remaining Length; null while incomplete. */
@@ -48,5 +54,54 @@ export class PacketSizeGuard extends Transform {
       if (k === 4) return 'malformed';
     }
     return null;
+  }
+}
+
+type WriteTarget = Pick<Socket, 'write' | 'cork' | 'uncork' | 'end' | 'destroy' | 'pause' | 'resume' | 'on'>;
+
+export class GuardedConnection extends Duplex {
+  readonly #socket: WriteTarget;
+
+  constructor(socket: WriteTarget, maxBytes: number, onRefused: (verdict: Exclude<ScanVerdict, { ok: true }>) => void) {
+    super();
+    this.#socket = socket;
+    const scanner = new PacketSizeScanner(maxBytes);
+    socket.on('data', (chunk: Buffer) => {
+      const verdict = scanner.scan(chunk);
+      if (!verdict.ok) {
+        onRefused(verdict);
+        this.destroy(new Error(verdict.reason === 'oversize' ? `MQTT packet of ${verdict.announced} bytes exceeds the ${maxBytes} byte limit` : 'malformed MQTT remaining length'));
+        return;
+      }
+      if (!this.push(chunk)) socket.pause();
+    });
+    socket.on('end', () => this.push(null));
+    socket.on('error', (err: Error) => this.destroy(err));
+    socket.on('close', () => this.destroy());
+  }
+
+  override _read(): void {
+    this.#socket.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.#socket.write(chunk, done);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
+    const s = this.#socket;
+    s.cork();
+    for (let i = 0; i < chunks.length - 1; i++) s.write(chunks[i].chunk);
+    s.write(chunks[chunks.length - 1].chunk, done);
+    s.uncork();
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.#socket.end(() => done());
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.#socket.destroy();
+    done(err);
   }
 }
