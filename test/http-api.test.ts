@@ -130,6 +130,22 @@ describe(`HTTP API (${dbKind()})`, () => {
     expect(anonymous.status).toBe(401); // the missing token is named before the body is judged
   });
 
+  it('gives a token no more uses than it has when terminals race for them, and a refused enrolment takes none', async () => {
+    const m = await t.api('POST', '/api/v1/merchants', { name: 'race', timezone: 'Europe/Berlin' });
+    const tok = await t.api('POST', '/api/v1/enrollment-tokens', { merchantId: m.body.id, maxUses: 3 });
+    const taken = uniqueSerial();
+    expect((await t.api('POST', '/api/v1/enroll', { serial: taken, model: 'T1', firmware: '1.0.0' }, tok.body.token)).status).toBe(201);
+    const again = await t.api('POST', '/api/v1/enroll', { serial: taken, model: 'T1', firmware: '1.0.0' }, tok.body.token);
+    expect(again.status).toBe(409); // serial_taken: rolled back, the use is not spent
+    const results = await Promise.all(Array.from({ length: 10 }, () =>
+      t.api('POST', '/api/v1/enroll', { serial: uniqueSerial(), model: 'T1', firmware: '1.0.0' }, tok.body.token)));
+    expect(results.map((r) => r.status).sort()).toEqual([201, 201, ...Array(8).fill(401)]);
+    const tokens = await t.api('GET', '/api/v1/enrollment-tokens?limit=200');
+    expect(tokens.body.items.find((x: { id: string }) => x.id === tok.body.id).uses).toBe(3);
+    const devices = await t.api('GET', `/api/v1/devices?merchant=${m.body.id}&limit=50`);
+    expect(devices.body.items).toHaveLength(3);
+  });
+
   it('follows the device lifecycle and refuses transitions it does not allow', async () => {
     const d = await enrollDevice(t);
     const path = `/api/v1/devices/${d.deviceId}`;

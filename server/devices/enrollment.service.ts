@@ -70,13 +70,12 @@ export function createEnrollment(deps: { db: Db; clock: Clock; audit: Audit; bus
   /** Takes one use of the token and registers the terminal, in one transaction. */
   async function enroll(presented: string, req: EnrollRequest) {
     const now = clock.now();
+    const tokenHash = hashSecret(presented);
     const result = await db.transaction().execute(async (trx) => {
-      // The conditional UPDATE is the use counter: two terminals racing for the
-      // last use cannot both win.
-      const tok = await trx.updateTable('enrollment_tokens').set({ uses: sql`uses + 1` })
-        .where('token_hash', '=', hashSecret(presented)).where('revoked_at', 'is', null).where('expires_at', '>', now)
+      const tok = await trx.selectFrom('enrollment_tokens').selectAll()
+        .where('token_hash', '=', tokenHash).where('revoked_at', 'is', null).where('expires_at', '>', now)
         .where((eb) => eb.or([eb('max_uses', 'is', null), eb('uses', '<', eb.ref('max_uses'))]))
-        .returningAll().executeTakeFirst();
+        .executeTakeFirst();
       if (!tok) throw invalidToken();
       const status = tok.require_approval ? 'pending' : 'active';
       const created = await deps.devices.insert(trx, {
@@ -84,6 +83,16 @@ export function createEnrollment(deps: { db: Db; clock: Clock; audit: Audit; bus
         merchantId: tok.merchant_id, tags: tok.tags, status, enrollmentTokenId: tok.id,
       });
       await audit.record(trx, null, { action: 'device.enrolled', targetType: 'device', targetId: created.id, details: { serial: req.serial, enrollmentTokenId: tok.id, status } });
+      // The use is taken last: the conditional UPDATE locks the token's row until
+      // the commit, and every terminal enrolling with the same token waits for
+      // that lock (a factory line, a store opening). Two terminals racing for the
+      // last use cannot both win: the second re-checks the condition once the
+      // first commits, matches nothing and rolls its device back.
+      const taken = await trx.updateTable('enrollment_tokens').set({ uses: sql`uses + 1` })
+        .where('id', '=', tok.id).where('revoked_at', 'is', null).where('expires_at', '>', now)
+        .where((eb) => eb.or([eb('max_uses', 'is', null), eb('uses', '<', eb.ref('max_uses'))]))
+        .executeTakeFirst();
+      if (Number(taken.numUpdatedRows) === 0) throw invalidToken();
       return { ...created, status, merchantId: tok.merchant_id };
     });
     deps.outbox.notify(); // devices.insert wrote device.enrolled in the transaction
