@@ -81,6 +81,19 @@ describe(`maintenance (${dbKind()})`, () => {
     expect(again.status).toBe(422);
   });
 
+  it('finishes a swap that was cut short when it is sent again (every step may be repeated)', async () => {
+    const { d } = await terminal({ tags: ['lane-3'] });
+    const spare = await t.api('POST', '/api/v1/devices', { serial: `SPARE2-${Date.now()}`, model: 'T1' });
+    const ticket = await t.api('POST', '/api/v1/tickets', { deviceId: d.deviceId, kind: 'repair', part: 'printer', severity: 'warning' });
+    // As if an earlier attempt had moved the spare and retired the old terminal, then lost its database.
+    await t.api('PATCH', `/api/v1/devices/${spare.body.device.id}`, { merchantId: d.merchantId, tags: ['lane-3'] });
+    expect((await t.api('DELETE', `/api/v1/devices/${d.deviceId}`)).body.status).toBe('decommissioned');
+    const swapped = await t.api('POST', `/api/v1/tickets/${ticket.body.id}/swap`, { spareDeviceId: spare.body.device.id });
+    expect(swapped.status).toBe(200);
+    expect(swapped.body).toMatchObject({ state: 'resolved', replacementDeviceId: spare.body.device.id });
+    expect((await t.api('GET', `/api/v1/devices/${spare.body.device.id}`)).body).toMatchObject({ status: 'active', merchantId: d.merchantId, tags: ['lane-3'] });
+  });
+
   it('predicts battery, print head and card reader wear and opens tickets within the lead time, once', async () => {
     const { d, send } = await terminal({ model: 'T1', warrantyUntil: '2027-01-31' });
     for (let day = 0; day < 8; day++) {
