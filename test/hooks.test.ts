@@ -187,6 +187,33 @@ describe(`alerting hooks (${dbKind()})`, () => {
     await t.api('DELETE', `/api/v1/hooks/${hook.id}`);
   });
 
+  it('changes an endpoint in place: new URL and events apply, the secret and the log stay', async () => {
+    const before = await receiver();
+    const after = await receiver();
+    const hook = await subscribe({ url: before.url, events: ['device.enrolled'] });
+    await enrollDevice(t);
+    await t.app.hooks.runDue();
+    expect(before.got).toHaveLength(1);
+    const patched = await t.api('PATCH', `/api/v1/hooks/${hook.id}`, { url: after.url, events: ['device.*'], description: 'moved' });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(patched.body).toMatchObject({ url: after.url, events: ['device.*'], description: 'moved', state: 'active' });
+    await enrollDevice(t);
+    await t.app.hooks.runDue();
+    expect(before.got).toHaveLength(1);
+    expect(after.got).toHaveLength(1);
+    expect(verify(hook.secret, after.got[0], nowS())).toBe(true); // same secret
+    expect(await deliveries(hook.id)).toHaveLength(2); // same log
+    expect((await t.api('PATCH', `/api/v1/hooks/${hook.id}`, {})).status).toBe(400);
+    expect((await t.api('PATCH', `/api/v1/hooks/${hook.id}`, { secret: 'x' })).status).toBe(400);
+    expect((await t.api('PATCH', `/api/v1/hooks/${hook.id}`, { format: 'pagerduty' })).body.error.code).toBe('routing_key_required');
+    expect((await t.api('PATCH', '/api/v1/hooks/hk_nope', { description: 'x' })).status).toBe(404);
+    const operator = (await t.api('POST', '/api/v1/api-keys', { name: 'op2', role: 'operator' })).body.token;
+    expect((await t.api('PATCH', `/api/v1/hooks/${hook.id}`, { description: 'x' }, operator)).status).toBe(403);
+    const audit = await t.api('GET', `/api/v1/audit?targetType=hook&targetId=${hook.id}`);
+    expect(audit.body.items[0]).toMatchObject({ action: 'hook.updated', details: { fields: ['url', 'events', 'description'] } });
+    await t.api('DELETE', `/api/v1/hooks/${hook.id}`);
+  });
+
   it('validates subscriptions and guards roles', async () => {
     expect((await t.api('POST', '/api/v1/hooks', { url: 'http://127.0.0.1:1/x', events: ['alert.opened'], format: 'pagerduty' })).body.error.code).toBe('routing_key_required');
     expect((await t.api('POST', '/api/v1/hooks', { url: 'not a url', events: ['alert.opened'] })).status).toBe(400);

@@ -5,7 +5,7 @@ import { body, errors, guarded, idParam, json, listQuery, page, router } from '.
 import { badRequest } from '../lib/errors.ts';
 import type { HookDeliveries } from './deliveries.service.ts';
 import {
-  deliveryQuery, deliverySchema, hookCreatedSchema, hookSchema, newHookSchema, rotateSecretSchema, rotatedSecretSchema,
+  deliveryQuery, deliverySchema, hookCreatedSchema, hookPatchSchema, hookSchema, newHookSchema, rotateSecretSchema, rotatedSecretSchema,
 } from './hooks.schemas.ts';
 import type { HookSubscriptions } from './hooks.service.ts';
 
@@ -28,6 +28,11 @@ export function hookRoutes(deps: { subscriptions: HookSubscriptions; deliveries:
     method: 'get', path: '/hooks/{id}', ...guarded('viewer', tag), summary: 'Get a webhook subscription',
     request: { params: idParam }, responses: { 200: json(hookSchema), 404: errors[404] },
   }), async (c) => c.json(await subscriptions.get(c.req.valid('param').id), 200));
+
+  app.openapi(createRoute({
+    method: 'patch', path: '/hooks/{id}', ...guarded('admin', tag), summary: 'Change an endpoint: URL, events, filter, format, config, description (secret and log stay)',
+    request: { params: idParam, ...body(hookPatchSchema) }, responses: { 200: json(hookSchema), 400: errors[400], 404: errors[404], 422: errors[422] },
+  }), async (c) => c.json(await subscriptions.update(c.get('principal'), c.req.valid('param').id, c.req.valid('json')), 200));
 
   app.openapi(createRoute({
     method: 'delete', path: '/hooks/{id}', ...guarded('admin', tag), summary: 'Delete a webhook subscription and its delivery log',

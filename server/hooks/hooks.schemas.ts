@@ -21,6 +21,16 @@ export const newHookSchema = z.object({
   description: z.string().max(500).optional(),
 }).openapi('NewHook');
 
+export const hookPatchSchema = z.object({
+  url: newHookSchema.shape.url.optional(),
+  events: newHookSchema.shape.events.optional(),
+  format: z.enum(HOOK_FORMATS).optional(),
+  filter: hookFilterSchema.optional(),
+  config: newHookSchema.shape.config,
+  description: z.string().max(500).nullable().optional(),
+}).strict().refine((p) => Object.keys(p).length > 0, 'name at least one field to change').openapi('HookPatch');
+export type HookPatch = z.infer<typeof hookPatchSchema>;
+
 export const hookSchema = z.object({
   id: z.string(), url: z.string(), events: z.array(z.string()), format: z.string(), filter: hookFilterSchema,
   config: z.record(z.string(), z.unknown()), description: z.string().nullable(), state: z.enum(['active', 'disabled']),

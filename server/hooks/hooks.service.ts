@@ -7,7 +7,7 @@ import type { Clock } from '../lib/clock.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';
 import { conflict, notFound, unprocessable } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
-import type { NewHook } from './hooks.schemas.ts';
+import type { HookPatch, NewHook } from './hooks.schemas.ts';
 import type { HookSubscription } from './hooks.tables.ts';
 import { newWebhookSecret, type SecretBox } from './secrets.ts';
 import { assertDeliverableUrl } from './ssrf.ts';
@@ -100,7 +100,31 @@ export function createHookSubscriptions(deps: { db: Db; clock: Clock; audit: Aud
     return hookView(await require(id), clock.nowMs());
   }
 
-  return { require, create, list, get: async (id: string) => hookView(await require(id), clock.nowMs()), remove, rotateSecret, enable };
+  /**
+   * Changes an endpoint in place: its secret, state and delivery log stay.
+   * Events not yet fanned out use the new events, filter and format; deliveries
+   * already queued go to the new URL.
+   */
+  async function update(actor: Principal, id: string, patch: HookPatch) {
+    const s = await require(id);
+    const format = patch.format ?? s.format;
+    const config = patch.config ?? (patch.format && patch.format !== s.format ? {} : s.config);
+    if (format === 'pagerduty' && !(config as { routingKey?: string }).routingKey) throw unprocessable('routing_key_required', 'format pagerduty needs config.routingKey');
+    if (patch.url !== undefined && patch.url !== s.url) await assertDeliverableUrl(patch.url, deps.allowPrivate);
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('hook_subscriptions').set({
+        ...(patch.url !== undefined && { url: patch.url }),
+        ...(patch.events !== undefined && { events: json(patch.events) }),
+        ...(patch.filter !== undefined && { filter: json(patch.filter) }),
+        ...(patch.description !== undefined && { description: patch.description }),
+        format, config: json(config), updated_at: clock.now(),
+      }).where('id', '=', id).execute();
+      await audit.record(trx, actor, { action: 'hook.updated', targetType: 'hook', targetId: id, details: { fields: Object.keys(patch) } });
+    });
+    return hookView(await require(id), clock.nowMs());
+  }
+
+  return { require, create, list, get: async (id: string) => hookView(await require(id), clock.nowMs()), update, remove, rotateSecret, enable };
 }
 
 export type HookSubscriptions = ReturnType<typeof createHookSubscriptions>;
