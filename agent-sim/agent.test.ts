@@ -124,6 +124,23 @@ describe('terminal agent against a real broker', () => {
     expect(f.counters.connects).toBeGreaterThanOrEqual(6);
   });
 
+  it('finishes a reboot whose link dies while it waits for the acks of its reports', async () => {
+    await broker.close();
+    broker = await startTestBroker({ port: broker.port, authenticate: (u, p) => enroll?.devices.get(u) === p, withholdAck: (topic) => topic.endsWith('/heartbeat') });
+    const f = await fleet({ terminals: 1 });
+    const [a] = f.agents;
+    await until(() => a.client && Object.keys((a.client as unknown as { outgoing: object }).outgoing).length > 0, 'a heartbeat waiting for its ack');
+    const rebooted = a.reboot('remote');
+    await until(() => a.state === 'rebooting', 'rebooting');
+    await broker.restart(); // the link dies with the heartbeat still unacknowledged
+    for (let i = 0; i < 20 && a.state !== 'online'; i++) {
+      await clock.advance(1_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await rebooted;
+    expect(a.state).toBe('online');
+  });
+
   it('keeps its identity in the state file across a simulator restart', async () => {
     const first = await fleet({ terminals: 2 });
     const ids = first.agents.map((a) => a.deviceId);

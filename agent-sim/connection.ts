@@ -142,9 +142,18 @@ export class Connection {
     this.agent.opts.clock.clearTimeout(this.retryTimer);
     const client = this.client;
     if (!client || client.disconnected) return Promise.resolve();
-    // A graceful end waits for in-flight QoS 1 acks; on a link that is already
-    // down those never come, so force the end when not connected.
-    return new Promise((resolve) => client.end(!graceful || !client.connected, () => resolve()));
+    // A graceful end waits for the acks of QoS 1 reports in flight. On a link
+    // that is already down those never come, so the end is forced; when the link
+    // dies during the wait, mqtt.js would wait for good (it flushes the reports
+    // but never says the queue is empty): tell it, and the end completes.
+    return new Promise((resolve) => {
+      const linkLost = () => { if (client.disconnecting && !client.disconnected) client.emit('outgoingEmpty'); };
+      client.once('close', linkLost);
+      client.end(!graceful || !client.connected, () => {
+        client.off('close', linkLost);
+        resolve();
+      });
+    });
   }
 
   async close(): Promise<void> {

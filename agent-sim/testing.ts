@@ -26,6 +26,8 @@ export interface BrokerOptions {
   record?: boolean;
   /** Returns true when username/password may connect; default accepts all. */
   authenticate?: (username: string, password: string) => boolean;
+  /** Publishes to topics for which this returns true are never acknowledged (a server that stalls). */
+  withholdAck?: (topic: string) => boolean;
 }
 
 export async function startTestBroker(opts: BrokerOptions = {}): Promise<TestBroker> {
@@ -62,6 +64,9 @@ async function makeBroker(opts: BrokerOptions, published: Published[]): Promise<
       const ok = !opts.authenticate || opts.authenticate(username ?? '', password?.toString() ?? '');
       if (ok) done(null, true);
       else done(Object.assign(new Error('bad credentials'), { returnCode: 4 }) as never, false);
+    },
+    authorizePublish: (_client, packet, done) => {
+      if (!opts.withholdAck?.(packet.topic)) done(null);
     },
   });
   if (opts.record) {

@@ -39,8 +39,6 @@ const { values: v } = parseArgs({
     limit: { type: 'string', default: '10m' },
     'max-run': { type: 'string', default: '25m' },
     'keep-log': { type: 'boolean', default: false },
-    /** Release simulated terminals stuck in a reboot after this long (agent-sim bug workaround); 0 = off. */
-    'unstick-after': { type: 'string', default: '20s' },
     /** Directory for a V8 CPU profile of the server (node --cpu-prof), to see where its time goes. */
     'server-prof': { type: 'string' },
     /** Directory for V8 CPU profiles of the simulator processes. */
@@ -201,10 +199,9 @@ async function uploadRelease(base: string): Promise<{ artifactId: string; public
 
 const reports: (SimReport | undefined)[] = [];
 function simTotals() {
-  const out = { unstuck: 0, notOnline: {} as Record<string, number>, online: 0, upgraded: 0, heartbeats: 0, byState: {} as Record<string, number>, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
+  const out = { notOnline: {} as Record<string, number>, online: 0, upgraded: 0, heartbeats: 0, byState: {} as Record<string, number>, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
   for (const r of reports) {
     if (!r) continue;
-    out.unstuck += r.unstuck ?? 0;
     out.online += r.online; out.upgraded += r.upgraded; out.heartbeats += r.heartbeats;
     for (const [key, m] of [['notOnline', r.notOnline], ['byState', r.byState], ['updates', r.updates], ['otaErrors', r.otaErrors], ['errors', r.errors]] as const) {
       for (const [k, n] of Object.entries(m)) out[key][k] = (out[key][k] ?? 0) + n;
@@ -220,7 +217,7 @@ function startSims(base: string, enrollToken: string, publicKey: string): void {
       firmware: FROM, target: TARGET, rampPerSecond: Number(v.ramp), installMs: Number(v['install-ms']), bootMs: Number(v['boot-ms']), seed: 1,
     };
     const child = fork(fileURLToPath(new URL('./sim.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx', ...(v['sim-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${v['sim-prof']}`] : [])], env: { ...process.env, BENCH_ROLLOUT_SIM: JSON.stringify(job), BENCH_UNSTICK_MS: String(parseDuration(v['unstick-after']!)) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: ['--import', 'tsx', ...(v['sim-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${v['sim-prof']}`] : [])], env: { ...process.env, BENCH_ROLLOUT_SIM: JSON.stringify(job) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const index = i;
     child.on('message', (m: SimReport) => { if (m?.type === 'stats') reports[index] = m; });
@@ -365,7 +362,7 @@ async function main(): Promise<void> {
     `  server event loop  delay p50 ${f(lag('p50'), 1)} ms, p99 ${f(lag('p99'), 1)} ms, max ${f(lag('max'), 0)} ms (during the rollout)`,
     `  PostgreSQL CPU     ${f(pgCpu, 1)} s (${f(pgCpu / wallS, 2)} cores avg; backends of ${DB_NAME}, sampled every second)`,
     `  simulator CPU      ${f(simCpu, 1)} s (${f(simCpu / wallS, 2)} cores avg, ${sims.length} process(es))`,
-    `  agents             ${fmt(sim.byState)}; released from a stuck reboot (agent-sim workaround) ${sim.unstuck}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,
+    `  agents             ${fmt(sim.byState)}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,
     ...(Object.keys(sim.notOnline).length ? [`  agents not online ${Object.entries(sim.notOnline).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, n]) => `${n}× ${k}`).join(' | ')}`] : []),
     `  machine            ${cpus().length} CPUs busy ${f((cpu1.machine - cpu0.machine) / wallS, 2)} cores avg, of which ${f(otherCpu / wallS, 2)} cores outside posfleet, its backends and the simulators (load ${loadavg().map((x) => f(x, 2)).join(' ')}; load before ${loadBefore})`,
   ].join('\n'));

@@ -31,8 +31,6 @@ export interface SimReport {
   otaErrors: Record<string, number>;
   errors: Record<string, number>;
   heartbeats: number;
-  /** Terminals released by the stuck-reboot workaround (see unstick below). */
-  unstuck: number;
   /** Terminals that are not online, by agent state and last error (diagnostics). */
   notOnline: Record<string, number>;
 }
@@ -58,33 +56,9 @@ function report(): SimReport {
   }
   return {
     type: 'stats', terminals: s.terminals, online: s.online, byState: s.byState as Record<string, number>, upgraded, updates: s.updates, otaErrors: s.otaErrors,
-    errors: s.errorsByCode, heartbeats: s.heartbeats, notOnline, unstuck,
+    errors: s.errorsByCode, heartbeats: s.heartbeats, notOnline,
   };
 }
-
-// Workaround for an agent-sim bug (not a server one): a reboot ends the MQTT session with
-// client.end(false), which waits for the PUBACKs of QoS 1 reports still in flight. When the
-// link is already down (keepalive or CONNACK timeout under load) that wait never ends, the
-// reboot never proceeds and the terminal stays in 'rebooting' for good. After UNSTICK_MS
-// the wait is released the way mqtt.js would release it, so the reboot carries on.
-const UNSTICK_MS = Number(process.env.BENCH_UNSTICK_MS ?? 20_000);
-const rebootingSince = new Map<number, number>();
-let unstuck = 0;
-function unstick(): void {
-  const now = Date.now();
-  for (const a of fleet.agents) {
-    if (a.state !== 'rebooting') { rebootingSince.delete(a.index); continue; }
-    const since = rebootingSince.get(a.index) ?? now;
-    rebootingSince.set(a.index, since);
-    const c = a.client;
-    if (UNSTICK_MS > 0 && now - since > UNSTICK_MS && c && c.disconnecting && !c.connected) {
-      c.emit('outgoingEmpty');
-      rebootingSince.set(a.index, now);
-      unstuck++;
-    }
-  }
-}
-const unstickTimer = setInterval(unstick, 1_000);
 
 const send = () => { if (process.connected) process.send?.(report()); };
 const timer = setInterval(send, 1_000);
@@ -95,7 +69,6 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   clearInterval(timer);
-  clearInterval(unstickTimer);
   // Terminals close their links cleanly; a stuck stop still ends within 10 s.
   setTimeout(() => process.exit(0), 10_000).unref();
   await fleet.stop().catch(() => undefined);
