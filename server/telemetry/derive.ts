@@ -14,7 +14,9 @@ const ENVELOPE = new Set(['v', 'seq', 'bootId', 'ts', 'firmware', 'apps']);
 
 /** The vitals part of a heartbeat: everything but the envelope, unknown keys kept. */
 export function vitalsOf(hb: Heartbeat): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(hb).filter(([k]) => !ENVELOPE.has(k)));
+  const out: Record<string, unknown> = {};
+  for (const k in hb) if (!ENVELOPE.has(k)) out[k] = (hb as Record<string, unknown>)[k];
+  return out;
 }
 
 export function readerCounts(hb: Heartbeat): { ok: number; err: number } {
@@ -33,17 +35,19 @@ export interface DeriveContext {
 }
 
 export function deriveMetrics(hb: Heartbeat, ctx: DeriveContext): Record<string, unknown> {
-  const v = vitalsOf(hb) as Record<string, Record<string, unknown> | undefined>;
+  // Built in place: this runs for every heartbeat, and spreads cost garbage.
+  const m = vitalsOf(hb) as Record<string, unknown>;
+  const v = m as Record<string, Record<string, unknown> | undefined>;
   const reads = ctx.readerOk + ctx.readerErr;
-  const temps = [hb.battery?.tempC, hb.printer?.headTempC].filter((t): t is number => typeof t === 'number');
   const patch = hb.security?.patchLevel ? Date.parse(`${hb.security.patchLevel}T00:00:00Z`) : NaN;
-  return {
-    ...v,
-    presence: 'online',
-    reader: { ...v.reader, ...(reads >= READER_MIN_READS && { errorRate: ctx.readerErr / reads }) },
-    sys: { ...v.sys, bootsLastHour: ctx.bootsLastHour },
-    security: { ...v.security, ...(Number.isFinite(patch) && { patchAgeDays: Math.floor((ctx.receivedAt.getTime() - patch) / DAY_MS) }) },
-    clock: { driftS: Math.abs(ctx.receivedAt.getTime() - hb.ts) / 1000 },
-    ...(temps.length > 0 && { temp: { maxC: Math.max(...temps) } }),
-  };
+  m.presence = 'online';
+  m.reader = { ...v.reader, ...(reads >= READER_MIN_READS && { errorRate: ctx.readerErr / reads }) };
+  m.sys = { ...v.sys, bootsLastHour: ctx.bootsLastHour };
+  m.security = { ...v.security, ...(Number.isFinite(patch) && { patchAgeDays: Math.floor((ctx.receivedAt.getTime() - patch) / DAY_MS) }) };
+  m.clock = { driftS: Math.abs(ctx.receivedAt.getTime() - hb.ts) / 1000 };
+  const battery = hb.battery?.tempC, head = hb.printer?.headTempC;
+  if (typeof battery === 'number' || typeof head === 'number') {
+    m.temp = { maxC: Math.max(typeof battery === 'number' ? battery : -Infinity, typeof head === 'number' ? head : -Infinity) };
+  }
+  return m;
 }
