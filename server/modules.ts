@@ -58,11 +58,19 @@ export function createModules(deps: ModuleDeps) {
     // Heartbeat batches written at once, sharded by device (each device's in
     // order): one commits while the next is built. More buys nothing here: the
     // event loop, not the database, is then the limit (bench/ingest).
-    ingest: { concurrency: 2 },
+    ingest: {
+      concurrency: 2,
+      onBatch: (size, fresh, seconds) => {
+        deps.metrics.heartbeatsPersisted.inc(fresh);
+        if (size > fresh) deps.metrics.heartbeatsDuplicate.inc(size - fresh);
+        deps.metrics.ingestBatchSize.observe(size);
+        deps.metrics.ingestBatchSeconds.observe(seconds);
+      },
+    },
   });
   const ingest = health.ingest;
   devices.setHealthFilter((ids, f) => health.deviceHealth.matching(ids, f));
-  const hooks = createHooks({ config, db, clock, audit, outbox, log });
+  const hooks = createHooks({ config, db, clock, audit, outbox, log, metrics: deps.metrics });
   const artifacts = createArtifactsModule({ config, db, clock, audit, log, metrics: deps.metrics, devices, publicUrl: deps.publicUrl });
   const rollouts = createRolloutsModule({
     db, clock, log, audit, outbox, commands, artifacts: artifacts.artifacts,

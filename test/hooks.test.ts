@@ -65,6 +65,9 @@ describe(`alerting hooks (${dbKind()})`, () => {
     expect(log.attemptLog).toEqual([expect.objectContaining({ attempt: 1, status: 200, error: null })]);
     const listed = await t.api('GET', '/api/v1/hooks');
     expect(JSON.stringify(listed.body)).not.toContain(hook.secret.slice(6));
+    const metrics = (await t.api('GET', '/metrics', undefined, null)).body as string;
+    expect(Number(/^posfleet_hook_attempts_total\{result="delivered"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^posfleet_hook_attempt_seconds_count \d+$/m);
     expect((await t.api('DELETE', `/api/v1/hooks/${hook.id}`)).status).toBe(204);
     expect((await t.api('GET', `/api/v1/hooks/${hook.id}`)).status).toBe(404);
   });
@@ -118,6 +121,9 @@ describe(`alerting hooks (${dbKind()})`, () => {
     expect(d.attemptLog[0].error).toMatch(/timeout after 300 ms/);
     const after = (await t.api('GET', `/api/v1/hooks/${hook.id}`)).body;
     expect(after).toMatchObject({ state: 'disabled', disabledReason: expect.stringContaining('timeout') });
+    const metrics = (await t.api('GET', '/metrics', undefined, null)).body as string;
+    expect(Number(/^posfleet_hooks_disabled_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^posfleet_hook_attempts_total\{result="failed"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(8);
     // Other files' endpoints share this database: look at ours only.
     const ours = watcher.got.map((g) => g.json).filter((e) => e.subject?.id === hook.id);
     expect(ours).toEqual([expect.objectContaining({ type: 'hook.disabled', data: expect.objectContaining({ hookId: hook.id, url: silent.url }) })]);

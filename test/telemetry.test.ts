@@ -22,7 +22,14 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     return { d, client };
   }
 
+  const counter = async (name: string) => {
+    const text = (await t.api('GET', '/metrics', undefined, null)).body as string;
+    return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  };
+
   it('stores each heartbeat once, keeps the latest vitals, derives drift and records reboots', async () => {
+    const persistedBefore = await counter('posfleet_heartbeats_persisted_total');
+    const duplicatesBefore = await counter('posfleet_heartbeats_duplicate_total');
     const { d, client } = await device();
     const topic = `fleet/${d.deviceId}/heartbeat`;
     await publish(client, topic, beat(clock, 1, { ts: clock.nowMs() - 2_000, battery: { pct: 80 } }));
@@ -41,6 +48,9 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     expect(latest).toMatchObject({ bootId: 'boot-b', seq: 0, vitals: { battery: { pct: 78 } } });
     const dev = await t.api('GET', `/api/v1/devices/${d.deviceId}`);
     expect(dev.body.lastSeenAt).toBe(clock.now().toISOString());
+    expect(await counter('posfleet_heartbeats_persisted_total')).toBe(persistedBefore + 3);
+    expect(await counter('posfleet_heartbeats_duplicate_total')).toBe(duplicatesBefore + 1);
+    expect(await counter('posfleet_ingest_batch_seconds_count')).toBeGreaterThan(0);
   });
 
   it('serves history raw and by the hour, before and after the roll-up, and applies retention', async () => {

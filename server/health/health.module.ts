@@ -12,7 +12,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { UplinkHandlers } from '../mqtt/router.ts';
 import { createDeviceEvents } from '../telemetry/events.ts';
 import { createHistory } from '../telemetry/history.service.ts';
-import { createIngest } from '../telemetry/ingest.ts';
+import { createIngest, type IngestOptions } from '../telemetry/ingest.ts';
 import { telemetryRoutes } from '../telemetry/telemetry.routes.ts';
 import { createInspection } from '../maintenance/inspection.service.ts';
 import { createReports } from '../maintenance/reports.service.ts';
@@ -33,7 +33,7 @@ export interface HealthModuleDeps {
   defaultHeartbeatS: number;
   inspectionCron: string;
   presenceGraceS?: number;
-  ingest?: { maxItems?: number; maxDelayMs?: number; concurrency?: number };
+  ingest?: IngestOptions;
 }
 
 export function createHealthModule(deps: HealthModuleDeps) {

@@ -8,6 +8,7 @@ import type { Db } from '../db/index.ts';
 import type { Outbox } from '../events/outbox.ts';
 import type { JobSpec } from '../jobs/scheduler.ts';
 import type { Clock } from '../lib/clock.ts';
+import type { Metrics } from '../lib/metrics.ts';
 import { createHookDeliveries } from './deliveries.service.ts';
 import { hookRoutes } from './hooks.routes.ts';
 import { createHookSubscriptions } from './hooks.service.ts';
@@ -17,12 +18,18 @@ import { createDeliveryWorker } from './worker.ts';
 const KEEP_DISPATCHED_EVENTS_MS = 7 * 86_400_000;
 const KEEP_FINISHED_DELIVERIES_MS = 30 * 86_400_000;
 
-export function createHooks(deps: { config: Readonly<Config>; db: Db; clock: Clock; audit: Audit; outbox: Outbox; log: Logger }) {
+export function createHooks(deps: { config: Readonly<Config>; db: Db; clock: Clock; audit: Audit; outbox: Outbox; log: Logger; metrics?: Metrics }) {
   const { config, db, clock, outbox } = deps;
   const log = deps.log.child({ part: 'hooks' });
   const box = createSecretBox({ keySetting: config.hooksSecretKey, dataDir: config.dataDir });
+  const { metrics } = deps;
   const worker = createDeliveryWorker({
     db, clock, log, outbox, box,
+    onAttempt: metrics && ((ok, latencyMs, disabled) => {
+      metrics.hookAttempts.inc({ result: ok ? 'delivered' : 'failed' });
+      metrics.hookAttemptSeconds.observe(latencyMs / 1000);
+      if (disabled) metrics.hooksDisabled.inc();
+    }),
     opts: { timeoutMs: config.hooksTimeoutMs, disableAfterMs: config.hooksDisableAfterMs, allowPrivate: config.hooksAllowPrivate },
   });
   const subscriptions = createHookSubscriptions({ db, clock, audit: deps.audit, box, allowPrivate: config.hooksAllowPrivate });

@@ -25,7 +25,11 @@ export interface WorkerOptions {
 const CLAIM_BATCH = 20;
 const LEASE_MARGIN_MS = 60_000;
 
-export function createDeliveryWorker(deps: { db: Db; clock: Clock; log: Logger; outbox: Outbox; box: SecretBox; opts: WorkerOptions }) {
+export function createDeliveryWorker(deps: {
+  db: Db; clock: Clock; log: Logger; outbox: Outbox; box: SecretBox; opts: WorkerOptions;
+  /** Told of every attempt: whether it was delivered, how long the receiver took, whether the endpoint got disabled. */
+  onAttempt?: (ok: boolean, latencyMs: number, disabled: boolean) => void;
+}) {
   const { db, clock, log, opts } = deps;
 
   async function claim(): Promise<HookDelivery[]> {
@@ -71,6 +75,7 @@ export function createDeliveryWorker(deps: { db: Db; clock: Clock; log: Logger; 
       result = { ok: false, status: null, latencyMs: 0, error: (err as Error).message, response: null };
     }
     const disabled = await recordAttempt({ db, clock, outbox: deps.outbox, disableAfterMs: opts.disableAfterMs }, d, sub, startedAt, result);
+    deps.onAttempt?.(result.ok, result.latencyMs, disabled);
     log[result.ok ? 'debug' : 'info']({ deliveryId: d.id, hookId: sub.id, eventType: d.event_type, attempt: d.attempts + 1, status: result.status, latencyMs: result.latencyMs, error: result.error }, result.ok ? 'webhook delivered' : 'webhook attempt failed');
     if (disabled) {
       log.warn({ hookId: sub.id }, 'webhook endpoint disabled after failing too long');

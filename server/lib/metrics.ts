@@ -50,6 +50,29 @@ export function createMetrics() {
     commandsSent: new Counter({
       name: 'posfleet_commands_published_total', help: 'commands published to terminals', labelNames: ['type'], registers: [registry],
     }),
+    heartbeatsPersisted: new Counter({
+      name: 'posfleet_heartbeats_persisted_total', help: 'heartbeats written to the database (each acknowledged to its terminal after the write)', registers: [registry],
+    }),
+    heartbeatsDuplicate: new Counter({
+      name: 'posfleet_heartbeats_duplicate_total', help: 'heartbeats dropped as resends of one already stored (same device, bootId, seq)', registers: [registry],
+    }),
+    ingestBatchSeconds: new Histogram({
+      name: 'posfleet_ingest_batch_seconds', help: 'heartbeat batches: time to write one (the PUBACKs of its heartbeats wait for it)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry],
+    }),
+    ingestBatchSize: new Histogram({
+      name: 'posfleet_ingest_batch_size', help: 'heartbeats per batch written', buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [registry],
+    }),
+    hookAttempts: new Counter({
+      name: 'posfleet_hook_attempts_total', help: 'webhook delivery attempts by result (delivered, failed)', labelNames: ['result'], registers: [registry],
+    }),
+    hookAttemptSeconds: new Histogram({
+      name: 'posfleet_hook_attempt_seconds', help: 'webhook delivery attempts: time to the receiver\'s answer (or the timeout)',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry],
+    }),
+    hooksDisabled: new Counter({
+      name: 'posfleet_hooks_disabled_total', help: 'webhook endpoints disabled after failing for too long', registers: [registry],
+    }),
     artifactUploads: new Counter({
       name: 'posfleet_artifact_uploads_total', help: 'artifact uploads by result (stored or the refusal code)', labelNames: ['result'], registers: [registry],
     }),

@@ -51,13 +51,28 @@ function latestPerDevice(items: Item[]): Seen[] {
   return [...latest].map(([deviceId, at]) => ({ deviceId, at }));
 }
 
-export function createIngest(deps: { db: Db; hooks?: IngestHooks; maxItems?: number; maxDelayMs?: number; concurrency?: number }) {
+export interface IngestOptions {
+  maxItems?: number;
+  maxDelayMs?: number;
+  concurrency?: number;
+  /** Told of every batch written: its size, how many were new, and how long it took. */
+  onBatch?: (size: number, fresh: number, seconds: number) => void;
+}
+
+export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptions) {
   // What this process knows of each device's boots: the current boot id (it is
   // recorded in device_boots) and the boot times of the last hour. A hint only:
   // a miss sends the heartbeat's boot to the database, which decides.
   const boots = new Map<string, { bootId: string; times: number[] }>();
 
   async function flush(batch: Item[]): Promise<void> {
+    const started = performance.now();
+    const fresh = await write(batch);
+    deps.onBatch?.(batch.length, fresh, (performance.now() - started) / 1000);
+  }
+
+  /** Writes one batch; resolves with how many heartbeats were new. */
+  async function write(batch: Item[]): Promise<number> {
     const seenKeys = new Set<string>();
     const items = batch.filter((it) => {
       const k = key(it.deviceId, it.hb.bootId, it.hb.seq);
@@ -78,7 +93,7 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks; maxItems?: num
       });
     // Committed: every boot id of the batch is recorded now, with the boots of the last hour read back.
     for (const it of items) if (written.boots.has(it.deviceId)) boots.set(it.deviceId, { bootId: it.hb.bootId, times: written.boots.get(it.deviceId)! });
-    if (written.fresh.length === 0) return; // all duplicates: dropped silently
+    if (written.fresh.length === 0) return 0; // all duplicates: dropped silently
     (after as (() => void) | void)?.();
     const fresh = written.fresh.map((i) => items[i]);
     deps.hooks?.afterCommit?.(fresh.map((it) => {
@@ -87,6 +102,7 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks; maxItems?: num
       const metrics = deriveMetrics(it.hb, { receivedAt: it.receivedAt, readerOk: reader.ok, readerErr: reader.err, bootsLastHour });
       return { deviceId: it.deviceId, at: it.receivedAt, metrics };
     }));
+    return fresh.length;
   }
 
   // Batches are idempotent (heartbeats dedupe on insert), so a deadlock is simply retried.
