@@ -140,7 +140,8 @@ export async function sendBuffer(payload: Buffer, start: number, end: number, ou
         throw new Error('client went away');
       }
     }
-    if (!(await Promise.race([last, closed]))) throw failure ?? new Error('client went away');
+    const finished = await Promise.race([last, closed]);
+    if (!finished || failure) throw failure ?? new Error('client went away');
     return end - start + 1;
   } finally {
     done();
