@@ -6,10 +6,10 @@ import type { Logger } from 'pino';
 import { isUplinkKind, topicFor, type DownlinkKind } from '../../protocol/topics.ts';
 import type { Command, DeviceConfig } from '../../protocol/messages.ts';
 import type { DeviceLink } from '../devices/link.ts';
+import { widenAccept, type AcceptLanes } from '../lib/accept-lanes.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import { checkPublish, checkSubscribe, isAcceptableClientId } from './acl.ts';
 import type { Router } from './router.ts';
-import { widenAccept, type AcceptLanes } from '../lib/accept-lanes.ts';
 import { GuardedConnection } from './size-guard.ts';
 import { createIndexedPersistence } from './retained-index.ts';
 
