@@ -15,6 +15,7 @@ import { createLogger } from './lib/logger.ts';
 import { createMetrics } from './lib/metrics.ts';
 import type { FleetEvents } from './events/bus-events.ts';
 import { countFleetEvents } from './events/bus-metrics.ts';
+import { registerFleetGauges } from './events/fleet-gauges.ts';
 import { Broker } from './mqtt/broker.ts';
 import { createRouter } from './mqtt/router.ts';
 import { createScheduler } from './jobs/scheduler.ts';
@@ -82,6 +83,7 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   if (!config.databaseUrl || !opts.db) await ensureWritableDir(config.dataDir);
   const handle = opts.db ?? (await openDb(config));
   const ownsDb = !opts.db;
+  registerFleetGauges({ db: handle.db, metrics, clock, log });
   let mqttPort = config.mqttPort;
   let httpPort = config.port;
   const publicUrl = () => (config.publicUrlSet ? config.publicUrl : `http://localhost:${httpPort}`);

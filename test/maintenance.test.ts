@@ -142,4 +142,19 @@ describe(`maintenance (${dbKind()})`, () => {
     expect(Object.keys(fleet.body.byHealth)).toEqual(expect.arrayContaining(['ok']));
     expect(fleet.body.byMerchant[good.d.merchantId]).toBe(1);
   });
+
+  it('shows the fleet in /metrics: terminals by presence, open alerts and tickets, tickets past their SLA', async () => {
+    const gauge = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    const scrape = async () => (await t.api('GET', '/metrics', undefined, null)).body as string;
+    const { send } = await terminal();
+    await send({ security: { tamper: true } }); // a critical alert and its ticket
+    // Other test files share the database and move its counts: ours are at least there.
+    const after = await scrape();
+    expect(gauge(after, 'posfleet_devices{presence="online"}')).toBeGreaterThanOrEqual(1);
+    expect(gauge(after, 'posfleet_alerts_open{severity="critical"}')).toBeGreaterThanOrEqual(1);
+    expect(gauge(after, 'posfleet_tickets_open{state="open"}')).toBeGreaterThanOrEqual(1);
+    clock.advance(5 * 3600_000); // past the critical ticket's 4 h SLA
+    expect(gauge(await scrape(), 'posfleet_tickets_sla_breached')).toBeGreaterThanOrEqual(1);
+    expect(after).toMatch(/^posfleet_hook_deliveries_waiting \d+$/m);
+  });
 });
