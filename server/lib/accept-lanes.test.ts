@@ -90,6 +90,20 @@ describe('accept lanes', () => {
     expect(after).toBe(0);
   });
 
+  it('frees the port when closed before the helper has answered', async () => {
+    const { server, port } = await listening((s) => s.destroy());
+    const lanes = widenAccept(server, { lanes: 4, backlog: BACKLOG, log, onConnection: (s) => s.destroy() });
+    await lanes.close(); // at once: the copies are still on their way
+    await new Promise<void>((r) => server.close(() => r()));
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => {
+      again.once('error', reject);
+      again.listen({ port, host: '127.0.0.1' }, resolve);
+    });
+    await new Promise<void>((r) => again.close(() => r()));
+    expect(lanes.count).toBe(0);
+  });
+
   it('does nothing for one lane', async () => {
     const { server } = await listening((s) => s.destroy());
     const lanes = widenAccept(server, { lanes: 1, backlog: BACKLOG, log, onConnection: (s) => s.destroy() });

@@ -38,8 +38,15 @@ export function widenAccept(server: Server, opts: { lanes: number; backlog: numb
     get count() { return extra.length; },
     async close() {
       closed = true;
-      helper?.kill();
-      await Promise.all(extra.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      const pending = helper;
+      // A helper still answering may have copies in flight: each keeps the port
+      // bound until it arrives and is closed, so wait for its channel to end.
+      const gone = pending?.connected ? new Promise<void>((resolve) => {
+        pending.once('disconnect', resolve);
+        setTimeout(resolve, 2_000).unref();
+      }) : undefined;
+      pending?.kill();
+      await Promise.all([gone, ...extra.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve())))]);
     },
   };
   if (wanted <= 0 || process.platform === 'win32' || !handle) return lanes;
