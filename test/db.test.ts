@@ -1,0 +1,51 @@
+// The database layer as every module sees it, on PGlite and on PostgreSQL (whose
+// connections work in a thread of their own, server/db/pg-worker-pool.ts):
+// driver errors keep their codes, transactions keep one connection, binary and
+// typed values survive, and more statements than connections all complete.
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { randomChars } from '../server/lib/ids.ts';
+import { dbKind, sharedDb } from './helpers/db.ts';
+
+describe(`database layer (${dbKind()})`, () => {
+  const merchant = (id: string) => ({ id, name: 'db test', timezone: 'Europe/Berlin', trading_hours: '[]', created_at: new Date(), updated_at: new Date() });
+
+  it('reports a unique violation with its code and constraint', async () => {
+    const { db } = await sharedDb();
+    const id = `mer_db_${randomChars(8)}`;
+    await db.insertInto('merchants').values(merchant(id)).execute();
+    const err = await db.insertInto('merchants').values(merchant(id)).execute().catch((e: unknown) => e as Record<string, unknown>);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).toMatchObject({ code: '23505', constraint: 'merchants_pkey' });
+  });
+
+  it('rolls a transaction back on one connection, and commits another', async () => {
+    const { db } = await sharedDb();
+    const [a, b] = [`mer_db_${randomChars(8)}`, `mer_db_${randomChars(8)}`];
+    await expect(db.transaction().execute(async (trx) => {
+      await trx.insertInto('merchants').values(merchant(a)).execute();
+      expect(await trx.selectFrom('merchants').select('id').where('id', '=', a).executeTakeFirst()).toEqual({ id: a });
+      throw new Error('changed my mind');
+    })).rejects.toThrow('changed my mind');
+    await db.transaction().execute((trx) => trx.insertInto('merchants').values(merchant(b)).execute());
+    const found = await db.selectFrom('merchants').select('id').where('id', 'in', [a, b]).execute();
+    expect(found.map((r) => r.id)).toEqual([b]);
+  });
+
+  it('carries bytes, timestamps, bigints, dates and json both ways', async () => {
+    const { db } = await sharedDb();
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    const at = new Date('2026-03-01T12:34:56.789Z');
+    const row = (await sql<{ b: Buffer; t: Date; n: number; d: string; j: { a: number[] } }>`
+      select ${bytes}::bytea as b, ${at}::timestamptz as t, 9007199254740991::bigint as n, '2026-03-01'::date as d, ${JSON.stringify({ a: [1, 2] })}::jsonb as j`.execute(db)).rows[0];
+    expect(Buffer.isBuffer(row.b) && row.b.equals(bytes)).toBe(true);
+    expect(row.t).toEqual(at);
+    expect(row).toMatchObject({ n: 9007199254740991, d: '2026-03-01', j: { a: [1, 2] } });
+  });
+
+  it('completes more statements at once than it has connections', async () => {
+    const { db } = await sharedDb();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => sql<{ v: number }>`select ${i}::int as v, pg_sleep(0.001)`.execute(db)));
+    expect(results.map((r) => r.rows[0].v)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+});
