@@ -104,7 +104,7 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   });
   modules.link.attach(broker);
   try {
-    mqttPort = await broker.listen(config.mqttPort, config.host, LISTEN_BACKLOG, ACCEPT_LANES);
+    mqttPort = await broker.listen(config.mqttPort, config.host, LISTEN_BACKLOG);
   } catch (err) {
     await broker.close();
     if (ownsDb) await handle.close();
@@ -131,11 +131,11 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   }
   httpUp = true;
   httpPort = listened.port;
-  const httpServer = listened.server;
-  const httpLanes = widenAccept(httpServer as Server, {
-    lanes: ACCEPT_LANES, backlog: LISTEN_BACKLOG, log: log.child({ part: 'http' }),
-    onConnection: (socket) => httpServer.emit('connection', socket),
-  });
+  const httpServer = listened.server as Server;
+  const lanes = widenAccept([
+    { server: broker.server, onConnection: (socket) => broker.accept(socket) },
+    { server: httpServer, onConnection: (socket) => httpServer.emit('connection', socket) },
+  ], { lanes: ACCEPT_LANES, backlog: LISTEN_BACKLOG, log });
 
   const scheduler = createScheduler({ handle, log });
   if (opts.schedule !== false) {
@@ -147,12 +147,13 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   async function stop(): Promise<void> {
     stopping ??= (async () => {
       httpUp = false;
-      const httpClosed = Promise.all([httpLanes.close(), new Promise<void>((r) => listened.server.close(() => r()))]);
+      const lanesClosed = lanes.close(); // no listener accepts through an extra handle any more
+      const httpClosed = new Promise<void>((r) => listened.server.close(() => r()));
       (listened.server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       await broker.close(); // no new messages; those in flight finish below
       await scheduler.stop();
       await modules.drain();
-      await httpClosed;
+      await Promise.all([httpClosed, lanesClosed]);
       if (ownsDb) await handle.close();
       log.info('stopped');
     })();

@@ -59,7 +59,7 @@ describe('accept lanes', () => {
   it('accepts as many connections per turn as it has lanes, all reaching onConnection', async () => {
     const sockets: Socket[] = [];
     const { server, port } = await listening((s) => sockets.push(s));
-    const lanes = widenAccept(server, { lanes: 8, backlog: BACKLOG, log, onConnection: (s) => sockets.push(s) });
+    const lanes = widenAccept([{ server, onConnection: (s) => sockets.push(s) }], { lanes: 8, backlog: BACKLOG, log });
     track(server, lanes);
     await until(() => lanes.count === 7);
     const perTurn = await acceptsPerTurn(port, 40, () => sockets.length);
@@ -69,12 +69,31 @@ describe('accept lanes', () => {
     for (const s of sockets) s.destroy();
   });
 
+  it('widens several listeners with one helper, each lane handing its connections to its own listener', async () => {
+    const first: Socket[] = [];
+    const second: Socket[] = [];
+    const a = await listening((s) => first.push(s));
+    const b = await listening((s) => second.push(s));
+    const lanes = widenAccept([
+      { server: a.server, onConnection: (s) => first.push(s) },
+      { server: b.server, onConnection: (s) => second.push(s) },
+    ], { lanes: 4, backlog: BACKLOG, log });
+    cleanup.push(async () => { await lanes.close(); });
+    track(a.server);
+    track(b.server);
+    await until(() => lanes.count === 6);
+    const [toA, toB] = await Promise.all([acceptsPerTurn(a.port, 12, () => first.length), acceptsPerTurn(b.port, 12, () => second.length)]);
+    expect([first.length, second.length]).toEqual([12, 12]);
+    expect(Math.max(...toA, ...toB)).toBeGreaterThan(1);
+    for (const s of [...first, ...second]) s.destroy();
+  });
+
   it('stops accepting on every lane once closed', async () => {
     let after = 0;
     let closed = false;
     const count = (s: Socket) => { if (closed) after++; s.destroy(); };
     const { server, port } = await listening(count);
-    const lanes = widenAccept(server, { lanes: 4, backlog: BACKLOG, log, onConnection: count });
+    const lanes = widenAccept([{ server, onConnection: count }], { lanes: 4, backlog: BACKLOG, log });
     await until(() => lanes.count === 3);
     await lanes.close();
     await new Promise<void>((r) => server.close(() => r()));
@@ -92,7 +111,7 @@ describe('accept lanes', () => {
 
   it('frees the port when closed before the helper has answered', async () => {
     const { server, port } = await listening((s) => s.destroy());
-    const lanes = widenAccept(server, { lanes: 4, backlog: BACKLOG, log, onConnection: (s) => s.destroy() });
+    const lanes = widenAccept([{ server, onConnection: (s) => s.destroy() }], { lanes: 4, backlog: BACKLOG, log });
     await lanes.close(); // at once: the copies are still on their way
     await new Promise<void>((r) => server.close(() => r()));
     const again = createServer();
@@ -106,7 +125,7 @@ describe('accept lanes', () => {
 
   it('does nothing for one lane', async () => {
     const { server } = await listening((s) => s.destroy());
-    const lanes = widenAccept(server, { lanes: 1, backlog: BACKLOG, log, onConnection: (s) => s.destroy() });
+    const lanes = widenAccept([{ server, onConnection: (s) => s.destroy() }], { lanes: 1, backlog: BACKLOG, log });
     track(server, lanes);
     expect(lanes.count).toBe(0);
   });

@@ -10,7 +10,8 @@
 //
 // Each extra handle on the same socket takes one more connection per turn.
 // Node 20 has neither SO_REUSEPORT nor dup(), so a short-lived helper process
-// receives the listening handle over IPC and sends it back `lanes - 1` times:
+// (one for all the server's listeners) receives each listening handle over IPC
+// and sends it back `lanes - 1` times:
 // every copy arrives as a new descriptor of the same socket, which a plain
 // net.Server listens on and hands its connections to `onConnection`.
 // Best effort: on any failure the server keeps its one handle and says so.
@@ -18,22 +19,29 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 
-const HELPER = `process.on('message', (m, handle) => { for (let i = 0; i < m.copies; i++) process.send('lane', handle); });`;
+const HELPER = `process.on('message', (m, handle) => { for (let i = 0; i < m.copies; i++) process.send({ listener: m.listener }, handle); });`;
 const HELPER_TIMEOUT_MS = 10_000;
 
 export interface AcceptLanes {
-  /** Extra handles listening now (0 until the helper has answered). */
+  /** Extra handles listening now, all listeners together (0 until the helper has answered). */
   readonly count: number;
-  /** Stops every extra handle; the caller closes the original server. */
+  /** Stops every extra handle; the caller closes the original servers. */
   close(): Promise<void>;
 }
 
-export function widenAccept(server: Server, opts: { lanes: number; backlog: number; onConnection: (socket: Socket) => void; log: Logger }): AcceptLanes {
+export interface Listener {
+  server: Server;
+  onConnection: (socket: Socket) => void;
+}
+
+/** Gives each listening server `lanes - 1` extra handles; one helper process serves them all. */
+export function widenAccept(listeners: Listener[], opts: { lanes: number; backlog: number; log: Logger }): AcceptLanes {
   const extra: Server[] = [];
   let closed = false;
   let helper: ChildProcess | undefined;
-  const wanted = opts.lanes - 1;
-  const handle = (server as unknown as { _handle?: object })._handle;
+  const copies = opts.lanes - 1;
+  const handles = listeners.map((l) => (l.server as unknown as { _handle?: object })._handle);
+  const wanted = copies * listeners.length;
   const lanes: AcceptLanes = {
     get count() { return extra.length; },
     async close() {
@@ -49,7 +57,7 @@ export function widenAccept(server: Server, opts: { lanes: number; backlog: numb
       await Promise.all([gone, ...extra.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve())))]);
     },
   };
-  if (wanted <= 0 || process.platform === 'win32' || !handle) return lanes;
+  if (copies <= 0 || listeners.length === 0 || process.platform === 'win32' || handles.some((h) => !h)) return lanes;
 
   const { NODE_OPTIONS: _ignored, ...env } = process.env;
   helper = spawn(process.execPath, ['-e', HELPER], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env });
@@ -59,20 +67,21 @@ export function widenAccept(server: Server, opts: { lanes: number; backlog: numb
     clearTimeout(giveUp);
     helper?.kill();
     helper = undefined;
-    if (problem && !closed) opts.log.warn({ problem, lanes: extra.length + 1 }, 'could not add accept lanes; the listener accepts one connection per event-loop turn');
+    if (problem && !closed) opts.log.warn({ problem, lanes: extra.length + listeners.length }, 'could not add accept lanes; listeners accept one connection per event-loop turn');
   }
   helper.on('error', (err) => finish(err.message));
   helper.on('exit', () => { if (extra.length < wanted) finish('helper exited early'); });
-  helper.on('message', (_m, copy) => {
+  helper.on('message', (m: { listener?: number }, copy) => {
     if (!copy || typeof copy !== 'object') return;
-    if (closed) return (copy as { close?: () => void }).close?.();
-    const lane = createServer({ noDelay: true }, opts.onConnection);
+    const target = listeners[m?.listener ?? -1];
+    if (closed || !target) return (copy as { close?: () => void }).close?.();
+    const lane = createServer({ noDelay: true }, target.onConnection);
     lane.on('error', (err) => opts.log.warn({ err }, 'accept lane failed'));
     // listen() on a received handle calls listen(2) again: keep the same backlog.
     lane.listen(copy, opts.backlog);
     extra.push(lane);
     if (extra.length === wanted) finish();
   });
-  helper.send({ copies: wanted }, handle as never);
+  handles.forEach((handle, listener) => helper!.send({ listener, copies }, handle as never));
   return lanes;
 }

@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import { isUplinkKind, topicFor, type DownlinkKind } from '../../protocol/topics.ts';
 import type { Command, DeviceConfig } from '../../protocol/messages.ts';
 import type { DeviceLink } from '../devices/link.ts';
-import { widenAccept, type AcceptLanes } from '../lib/accept-lanes.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import { checkPublish, checkSubscribe, isAcceptableClientId } from './acl.ts';
 import type { Router } from './router.ts';
@@ -35,9 +34,8 @@ export class Broker implements DeviceLink {
   readonly #retained = new Map<string, number>();
   /** When each session's CONNECT reached the credential check (for the connect-time histogram). */
   readonly #connecting = new WeakMap<Client, number>();
-  #lanes: AcceptLanes | undefined;
   private constructor(readonly aedes: Aedes, private readonly deps: BrokerDeps) {
-    this.server = createServer((socket) => this.#accept(socket));
+    this.server = createServer((socket) => this.accept(socket));
   }
 
   static async create(deps: BrokerDeps): Promise<Broker> {
@@ -55,7 +53,8 @@ export class Broker implements DeviceLink {
     return broker;
   }
 
-  #accept(socket: Socket): void {
+  /** Takes a terminal's TCP connection (from this server or an extra accept lane, server/lib/accept-lanes.ts). */
+  accept(socket: Socket): void {
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     socket.setNoDelay(true);
@@ -180,13 +179,11 @@ export class Broker implements DeviceLink {
     this.#client(deviceId)?.close();
   }
 
-  /** Listens; `acceptLanes` > 1 accepts that many connections per event-loop turn (server/lib/accept-lanes.ts). */
-  listen(port: number, host: string, backlog = 511, acceptLanes = 1): Promise<number> {
+  listen(port: number, host: string, backlog = 511): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ port, host, backlog }, () => {
         this.server.off('error', reject);
-        this.#lanes = widenAccept(this.server, { lanes: acceptLanes, backlog, onConnection: (socket) => this.#accept(socket), log: this.deps.log });
         const addr = this.server.address();
         resolve(typeof addr === 'object' && addr ? addr.port : port);
       });
@@ -199,10 +196,9 @@ export class Broker implements DeviceLink {
 
   /** Stops accepting, closes every session, then the broker. */
   async close(): Promise<void> {
-    const lanesClosed = this.#lanes?.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     for (const s of this.#sockets) s.destroy();
-    await Promise.all([closed, lanesClosed]);
+    await closed;
   }
 }
