@@ -2,7 +2,7 @@
 // signing, retries on schedule, ordering, exhaustion and disabling, PagerDuty.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../server/lib/clock.ts';
-import { enrollDevice, startTestApp, type TestApp } from './helpers/app.ts';
+import { enrollDevice, metricsText, seriesValue, startTestApp, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 import { startReceiver, verify, type Receiver } from './hooks.helpers.ts';
 
@@ -65,8 +65,8 @@ describe(`alerting hooks (${dbKind()})`, () => {
     expect(log.attemptLog).toEqual([expect.objectContaining({ attempt: 1, status: 200, error: null })]);
     const listed = await t.api('GET', '/api/v1/hooks');
     expect(JSON.stringify(listed.body)).not.toContain(hook.secret.slice(6));
-    const metrics = (await t.api('GET', '/metrics', undefined, null)).body as string;
-    expect(Number(/^posfleet_hook_attempts_total\{result="delivered"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    const metrics = await metricsText(t);
+    expect(seriesValue(metrics, 'posfleet_hook_attempts_total{result="delivered"}')).toBeGreaterThanOrEqual(1);
     expect(metrics).toMatch(/^posfleet_hook_attempt_seconds_count \d+$/m);
     expect((await t.api('DELETE', `/api/v1/hooks/${hook.id}`)).status).toBe(204);
     expect((await t.api('GET', `/api/v1/hooks/${hook.id}`)).status).toBe(404);
@@ -121,9 +121,9 @@ describe(`alerting hooks (${dbKind()})`, () => {
     expect(d.attemptLog[0].error).toMatch(/timeout after 300 ms/);
     const after = (await t.api('GET', `/api/v1/hooks/${hook.id}`)).body;
     expect(after).toMatchObject({ state: 'disabled', disabledReason: expect.stringContaining('timeout') });
-    const metrics = (await t.api('GET', '/metrics', undefined, null)).body as string;
-    expect(Number(/^posfleet_hooks_disabled_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
-    expect(Number(/^posfleet_hook_attempts_total\{result="failed"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(8);
+    const metrics = await metricsText(t);
+    expect(seriesValue(metrics, 'posfleet_hooks_disabled_total')).toBeGreaterThanOrEqual(1);
+    expect(seriesValue(metrics, 'posfleet_hook_attempts_total{result="failed"}')).toBeGreaterThanOrEqual(8);
     // Other files' endpoints share this database: look at ours only.
     const ours = watcher.got.map((g) => g.json).filter((e) => e.subject?.id === hook.id);
     expect(ours).toEqual([expect.objectContaining({ type: 'hook.disabled', data: expect.objectContaining({ hookId: hook.id, url: silent.url }) })]);

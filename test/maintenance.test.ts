@@ -4,7 +4,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../server/lib/clock.ts';
 import { randomChars } from '../server/lib/ids.ts';
-import { connectDevice, enrollDevice, startTestApp, type TestApp } from './helpers/app.ts';
+import { connectDevice, enrollDevice, metricsText, seriesValue, startTestApp, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 import { activeAlerts, outboxTypes, sender } from './helpers/health.ts';
 import { rolloutKit } from './helpers/rollout-kit.ts';
@@ -144,17 +144,15 @@ describe(`maintenance (${dbKind()})`, () => {
   });
 
   it('shows the fleet in /metrics: terminals by presence, open alerts and tickets, tickets past their SLA', async () => {
-    const gauge = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
-    const scrape = async () => (await t.api('GET', '/metrics', undefined, null)).body as string;
     const { send } = await terminal();
     await send({ security: { tamper: true } }); // a critical alert and its ticket
     // Other test files share the database and move its counts: ours are at least there.
-    const after = await scrape();
-    expect(gauge(after, 'posfleet_devices{presence="online"}')).toBeGreaterThanOrEqual(1);
-    expect(gauge(after, 'posfleet_alerts_open{severity="critical"}')).toBeGreaterThanOrEqual(1);
-    expect(gauge(after, 'posfleet_tickets_open{state="open"}')).toBeGreaterThanOrEqual(1);
+    const after = await metricsText(t);
+    expect(seriesValue(after, 'posfleet_devices{presence="online"}')).toBeGreaterThanOrEqual(1);
+    expect(seriesValue(after, 'posfleet_alerts_open{severity="critical"}')).toBeGreaterThanOrEqual(1);
+    expect(seriesValue(after, 'posfleet_tickets_open{state="open"}')).toBeGreaterThanOrEqual(1);
     clock.advance(5 * 3600_000); // past the critical ticket's 4 h SLA
-    expect(gauge(await scrape(), 'posfleet_tickets_sla_breached')).toBeGreaterThanOrEqual(1);
+    expect(seriesValue(await metricsText(t), 'posfleet_tickets_sla_breached')).toBeGreaterThanOrEqual(1);
     expect(after).toMatch(/^posfleet_hook_deliveries_waiting \d+$/m);
   });
 });

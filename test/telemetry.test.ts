@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../server/lib/clock.ts';
-import { connectDevice, enrollDevice, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
+import { connectDevice, enrollDevice, metricsText, seriesValue, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 import { activeAlerts, beat, outboxTypes, publish, settle } from './helpers/health.ts';
 
@@ -22,10 +22,7 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     return { d, client };
   }
 
-  const counter = async (name: string) => {
-    const text = (await t.api('GET', '/metrics', undefined, null)).body as string;
-    return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-  };
+  const counter = async (name: string) => seriesValue(await metricsText(t), name);
 
   it('stores each heartbeat once, keeps the latest vitals, derives drift and records reboots', async () => {
     const persistedBefore = await counter('posfleet_heartbeats_persisted_total');

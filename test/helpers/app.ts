@@ -36,6 +36,17 @@ export async function startTestApp(opts: { clock?: Clock; config?: Partial<Confi
   return { app, adminToken, api, stop: () => app.stop() };
 }
 
+/** The server's Prometheus text, as a scraper reads it (no key). */
+export async function metricsText(t: TestApp): Promise<string> {
+  return (await t.api('GET', '/metrics', undefined, null)).body as string;
+}
+
+/** One series of a scrape — `name` or `name{label="value"}` — as a number; NaN when absent. */
+export function seriesValue(text: string, series: string): number {
+  const escaped = series.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return Number(new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
 export interface EnrolledDevice {
   deviceId: string;
   password: string;
