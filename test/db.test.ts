@@ -43,6 +43,22 @@ describe(`database layer (${dbKind()})`, () => {
     expect(row).toMatchObject({ n: 9007199254740991, d: '2026-03-01', j: { a: [1, 2] } });
   });
 
+  it('keeps one connection for every statement of a session, also after a failed statement', async () => {
+    // The scheduler's lock (server/jobs/scheduler.ts) is a session lock: taken by one statement, released by a later one.
+    const { db } = await sharedDb();
+    let others: Promise<unknown>[] = [];
+    const pids = await db.connection().execute(async (conn) => {
+      const first = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(conn)).rows[0].pid;
+      await expect(sql`select 1/0`.execute(conn)).rejects.toMatchObject({ code: '22012' });
+      // Other statements busy meanwhile take whatever connections the pool has free.
+      others = Array.from({ length: 5 }, () => sql`select pg_sleep(0.05)`.execute(db));
+      const again = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(conn)).rows[0].pid;
+      return [first, again];
+    });
+    await Promise.all(others); // on PGlite's one connection they run after the session
+    expect(pids[1]).toBe(pids[0]);
+  });
+
   it('completes more statements at once than it has connections', async () => {
     const { db } = await sharedDb();
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => sql<{ v: number }>`select ${i}::int as v, pg_sleep(0.001)`.execute(db)));

@@ -2,10 +2,12 @@
 // why). Plain JavaScript: a worker thread loads its file without the
 // TypeScript loader the server itself may run under.
 //
-// Messages in: {id, op: 'connect'} → a client id; {id, op: 'query', client,
-// sql, params} → {command, rowCount, rows}; {id, op: 'release', client,
-// broken}; {id, op: 'end'}. Every answer is {id, ok, value} or {id, ok: false,
-// error} with the driver error's fields (code, constraint, detail…).
+// Messages in: {id, op: 'query', client?, sql, params} → {command, rowCount,
+// rows}, on the connection `client` or, without one, on a connection taken
+// from the pool for the caller (its id comes back as the answer's `client`);
+// {op: 'release', client, broken}, not answered; {id, op: 'end'}. Every answer
+// is {id, ok, value, client} or {id, ok: false, error, client} with the driver
+// error's fields (code, constraint, detail…).
 import { parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
 
@@ -25,41 +27,47 @@ const asBuffers = (v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffe
 
 const ERROR_FIELDS = ['code', 'detail', 'hint', 'constraint', 'table', 'column', 'schema', 'dataType', 'severity', 'routine', 'where', 'position'];
 
+/** Runs one message; returns [value, the connection now held for the caller]. */
 async function handle(m) {
   switch (m.op) {
-    case 'connect': {
-      const client = await pool.connect();
-      const id = nextClient++;
-      clients.set(id, client);
-      return id;
-    }
     case 'query': {
-      const client = clients.get(m.client);
+      let id = m.client;
+      if (id === undefined) {
+        const c = await pool.connect();
+        id = nextClient++;
+        clients.set(id, c);
+      }
+      const client = clients.get(id);
       if (!client) throw new Error('database connection already released');
-      const r = await client.query(m.sql, m.params.map(asBuffers));
-      return { command: r.command, rowCount: r.rowCount, rows: r.rows };
-    }
-    case 'release': {
-      const client = clients.get(m.client);
-      clients.delete(m.client);
-      client?.release(m.broken ? new Error('connection released after an error') : undefined);
-      return undefined;
+      try {
+        const r = await client.query(m.sql, m.params.map(asBuffers));
+        return [{ command: r.command, rowCount: r.rowCount, rows: r.rows }, id];
+      } catch (err) {
+        throw Object.assign(err, { heldClient: id });
+      }
     }
     case 'end':
       await pool.end();
-      return undefined;
+      return [undefined, undefined];
     default:
       throw new Error(`unknown operation ${m.op}`);
   }
 }
 
+function release(m) {
+  const client = clients.get(m.client);
+  clients.delete(m.client);
+  client?.release(m.broken ? new Error('connection released after an error') : undefined);
+}
+
 parentPort.on('message', (m) => {
+  if (m.op === 'release') return release(m);
   handle(m).then(
-    (value) => parentPort.postMessage({ id: m.id, ok: true, value }),
+    ([value, client]) => parentPort.postMessage({ id: m.id, ok: true, value, client }),
     (err) => {
       const error = { message: err?.message ?? String(err), name: err?.name };
       for (const f of ERROR_FIELDS) if (err?.[f] !== undefined) error[f] = err[f];
-      parentPort.postMessage({ id: m.id, ok: false, error });
+      parentPort.postMessage({ id: m.id, ok: false, error, client: err?.heldClient });
     },
   );
 });
