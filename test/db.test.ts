@@ -59,6 +59,20 @@ describe(`database layer (${dbKind()})`, () => {
     expect(pids[1]).toBe(pids[0]);
   });
 
+  it('runs a statement marked "-- prepare: NAME" again and again with new parameters', async () => {
+    // On PostgreSQL it is planned once per connection (server/db/pg-worker.mjs); on PGlite the mark is a comment.
+    const { db } = await sharedDb();
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => sql<{ v: number }>`-- prepare: db_test_add_one
+      select ${i}::int + 1 as v`.execute(db)));
+    expect(results.map((r) => r.rows[0].v)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    const names = await db.connection().execute(async (conn) => {
+      await sql`-- prepare: db_test_add_one
+      select ${1}::int + 1 as v`.execute(conn);
+      return (await sql<{ name: string }>`select name from pg_prepared_statements`.execute(conn)).rows.map((r) => r.name);
+    });
+    expect(names.includes('db_test_add_one')).toBe(dbKind() === 'postgres');
+  });
+
   it('completes more statements at once than it has connections', async () => {
     const { db } = await sharedDb();
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => sql<{ v: number }>`select ${i}::int as v, pg_sleep(0.001)`.execute(db)));

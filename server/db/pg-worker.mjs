@@ -19,6 +19,13 @@ const pool = new pg.Pool({ connectionString: workerData.url, max: workerData.max
 // An idle connection that breaks is dropped by the pool; the next query opens another.
 pool.on('error', () => undefined);
 
+// A statement whose text starts with "-- prepare: NAME" is parsed and planned
+// once per connection and from then on only bound and executed: for the big
+// statements run again and again with new parameters (the heartbeat batch),
+// where planning costs as much as writing a hundred rows. Its text must never
+// change under the same name.
+const PREPARE = /^-- prepare: ([a-z0-9_-]+)\n/;
+
 const clients = new Map();
 let nextClient = 1;
 
@@ -40,7 +47,9 @@ async function handle(m) {
       const client = clients.get(id);
       if (!client) throw new Error('database connection already released');
       try {
-        const r = await client.query(m.sql, m.params.map(asBuffers));
+        const values = m.params.map(asBuffers);
+        const prepared = PREPARE.exec(m.sql);
+        const r = await client.query(prepared ? { name: prepared[1], text: m.sql, values } : m.sql, values);
         return [{ command: r.command, rowCount: r.rowCount, rows: r.rows }, id];
       } catch (err) {
         throw Object.assign(err, { heldClient: id });
