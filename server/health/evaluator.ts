@@ -37,20 +37,22 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
   const { db, rules, alerts, outbox } = deps;
 
   /** Steps every applicable rule for every observation, in time order; pure apart from the reads. */
-  function run(obs: Observation[], active: Rule[], devices: Map<string, DeviceMeta>, states: Map<string, RuleState>) {
+  function run(obs: Observation[], active: Rule[], devices: Map<string, DeviceMeta>, states: Map<string, Map<string, RuleState>>) {
     const changed = new Map<string, { deviceId: string; ruleId: string; state: RuleState }>();
     const effects: Effect[] = [];
     for (const o of [...obs].sort((a, b) => a.at.getTime() - b.at.getTime())) {
       const device = devices.get(o.deviceId);
       if (!device || device.status === 'decommissioned') continue;
+      // A device's states by rule (most devices have none stored): one lookup per observation, no key built per rule.
+      let mine = states.get(o.deviceId);
       for (const rule of active) {
         if (!applies(rule, o.metrics) || !inScope(rule, device)) continue;
-        const key = k(o.deviceId, rule.id);
-        const prev = states.get(key) ?? QUIET;
+        const prev = mine?.get(rule.id) ?? QUIET;
         const { state, effect } = step(rule, prev, o.metrics, o.at.getTime());
         if (state !== prev && !sameState(state, prev)) {
-          states.set(key, state);
-          changed.set(key, { deviceId: o.deviceId, ruleId: rule.id, state });
+          if (!mine) states.set(o.deviceId, (mine = new Map()));
+          mine.set(rule.id, state);
+          changed.set(k(o.deviceId, rule.id), { deviceId: o.deviceId, ruleId: rule.id, state });
         }
         if (effect === 'resolve') effects.push({ kind: 'resolve', device, rule });
         else if (effect) effects.push({ kind: effect, device, rule, value: metricAt(o.metrics, rule.metric), at: o.at, flapping: isFlapping(state, o.at.getTime()) });
@@ -113,7 +115,12 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
       loadDevices(db, ids),
       db.selectFrom('rule_state').selectAll().where('device_id', '=', sql<string>`any(${ids}::text[])`).execute(),
     ]);
-    const states = new Map(stateRows.map((r) => [k(r.device_id, r.rule_id), r.state as RuleState]));
+    const states = new Map<string, Map<string, RuleState>>();
+    for (const r of stateRows) {
+      let mine = states.get(r.device_id);
+      if (!mine) states.set(r.device_id, (mine = new Map()));
+      mine.set(r.rule_id, r.state as RuleState);
+    }
     const { changed, effects } = run(obs, active, devices, states);
     if (changed.length === 0 && effects.length === 0) return;
     await db.transaction().execute(async (trx) => {

@@ -77,7 +77,14 @@ export function compare(value: unknown, cmp: Comparison, threshold: unknown): bo
 }
 
 function conditionsHold(rule: RuleSpec, metrics: Record<string, unknown>): boolean {
-  return rule.conditions.every((c) => compare(metricAt(metrics, c.metric), c.comparison, c.value));
+  for (const c of rule.conditions) if (!compare(metricAt(metrics, c.metric), c.comparison, c.value)) return false;
+  return true;
+}
+
+/** True when an opening recorded in `opens` has left the flap window. */
+function hasExpired(opens: number[], at: number): boolean {
+  for (const t of opens) if (at - t >= FLAP_WINDOW_MS) return true;
+  return false;
 }
 
 function debounced(rule: RuleSpec, count: number, since: number, at: number): boolean {
@@ -107,13 +114,14 @@ export function sameState(a: RuleState, b: RuleState): boolean {
 export function step(rule: RuleSpec, prev: RuleState, metrics: Record<string, unknown>, at: number): { state: RuleState; effect: Effect } {
   const value = metricAt(metrics, rule.metric);
   const guard = conditionsHold(rule, metrics);
-  const opens = prev.opens.some((t) => at - t >= FLAP_WINDOW_MS) ? prev.opens.filter((t) => at - t < FLAP_WINDOW_MS) : prev.opens;
+  const expired = hasExpired(prev.opens, at);
+  // The quiet path (every rule of a healthy device, every heartbeat) allocates no state.
+  const breaching = !prev.firing && guard && compare(value, rule.comparison, rule.threshold);
+  if (!prev.firing && !breaching && !expired && prev.breachCount === 0 && prev.breachSince === null) return { state: prev, effect: null };
+  const opens = expired ? prev.opens.filter((t) => at - t < FLAP_WINDOW_MS) : prev.opens;
   const s: RuleState = { ...prev, opens };
   if (!s.firing) {
-    if (!(guard && compare(value, rule.comparison, rule.threshold))) {
-      if (prev.breachCount === 0 && prev.breachSince === null && opens === prev.opens) return { state: prev, effect: null };
-      return { state: { ...s, breachCount: 0, breachSince: null }, effect: null };
-    }
+    if (!breaching) return { state: { ...s, breachCount: 0, breachSince: null }, effect: null };
     s.breachCount += 1;
     s.breachSince ??= at;
     if (!debounced(rule, s.breachCount, s.breachSince, at)) return { state: s, effect: null };
@@ -121,8 +129,8 @@ export function step(rule: RuleSpec, prev: RuleState, metrics: Record<string, un
   }
   const stillBad = guard && compare(value, rule.comparison, rule.clearThreshold ?? rule.threshold);
   if (stillBad) {
-    const breaching = guard && compare(value, rule.comparison, rule.threshold);
-    return { state: { ...s, clearCount: 0, clearSince: null }, effect: breaching ? 'touch' : null };
+    const pastThreshold = guard && compare(value, rule.comparison, rule.threshold);
+    return { state: { ...s, clearCount: 0, clearSince: null }, effect: pastThreshold ? 'touch' : null };
   }
   s.clearCount += 1;
   s.clearSince ??= at;
