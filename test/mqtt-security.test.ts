@@ -117,6 +117,26 @@ describe(`MQTT security (${dbKind()})`, () => {
     expect(metrics).toMatch(/posfleet_mqtt_connect_seconds_count [1-9]/);
   });
 
+  it("fans none of a terminal's uplinks out (nothing may subscribe to them); its downlinks still go out", async () => {
+    const fannedOut: string[] = [];
+    const onPublish = (packet: { topic: string }) => { if (!packet.topic.startsWith('$SYS')) fannedOut.push(packet.topic); };
+    t.app.broker.aedes.on('publish', onPublish);
+    try {
+      const d = await enrollDevice(t, { merchantId: a.merchantId });
+      const c = await track(connectDevice(t.app, d));
+      const received: string[] = [];
+      c.on('message', (topic) => received.push(topic));
+      await new Promise<void>((resolve, reject) => c.subscribe(`fleet/${d.deviceId}/cmd`, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+      await publish(c, `fleet/${d.deviceId}/heartbeat`, heartbeat(1));
+      expect((await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats`)).body.items).toHaveLength(1);
+      expect((await t.api('POST', `/api/v1/devices/${d.deviceId}/commands`, { type: 'diagnostics' })).status).toBe(202);
+      await eventually(() => received.includes(`fleet/${d.deviceId}/cmd`));
+      expect(fannedOut).toEqual([`fleet/${d.deviceId}/cmd`]);
+    } finally {
+      t.app.broker.aedes.off('publish', onPublish);
+    }
+  });
+
   it('records the last will on presence', async () => {
     const d = await enrollDevice(t, { merchantId: a.merchantId });
     const c = await track(connectDevice(t.app, d, { will: { topic: `fleet/${d.deviceId}/presence`, payload: Buffer.from('{"v":1,"state":"offline"}'), qos: 1, retain: false } }));

@@ -49,6 +49,7 @@ export class Broker implements DeviceLink {
       authorizeSubscribe: (client, sub, done) => broker.#authorizeSubscribe(client, sub, done),
     });
     broker = new Broker(aedes, deps);
+    broker.#endUplinksHere();
     broker.#watch();
     return broker;
   }
@@ -106,6 +107,25 @@ export class Broker implements DeviceLink {
       this.deps.log.error({ err, clientId: client.id, topic }, 'message not persisted; no PUBACK, terminal will resend');
       done(err);
     });
+  }
+
+  /**
+   * A terminal's publish (an uplink or its will) ends in #authorizePublish: the
+   * router has taken it before the PUBACK. Nothing can subscribe to it either
+   * (a terminal may subscribe only to its own downlinks, acl.ts), so aedes'
+   * fan-out — offline queues, two topic-tree matches, the retained store and
+   * the 'publish' event, for every heartbeat — would find no one. Only the
+   * server's own publishes (downlinks, $SYS) are fanned out.
+   */
+  #endUplinksHere(): void {
+    // aedes' typings know only publish(packet, done); at run time it is publish(packet, client?, done).
+    type Done = (err?: Error | null) => void;
+    const aedes = this.aedes as unknown as { publish(packet: unknown, client: Client | Done | null, done?: Done): void };
+    const fanOut = aedes.publish.bind(aedes);
+    aedes.publish = (packet, client, done) => {
+      if (client && typeof client === 'object') return done?.(null);
+      return fanOut(packet, client, done);
+    };
   }
 
   #authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void {
