@@ -99,7 +99,11 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   const broker = await Broker.create({
     log: log.child({ part: 'mqtt' }), metrics, maxPacketBytes: config.mqttMaxPacketBytes, route,
     authenticateDevice: modules.devices.authenticateDevice,
-    onConnected: modules.sessions.connected, onDisconnected: modules.sessions.disconnected,
+    onConnected: (id) => {
+      modules.sessions.connected(id);
+      modules.ingest.forget(id); // a new session (maybe after another instance): re-check what the device row says
+    },
+    onDisconnected: modules.sessions.disconnected,
     onSubscribed: modules.onSubscribed,
   });
   modules.link.attach(broker);

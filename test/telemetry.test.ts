@@ -1,7 +1,8 @@
+import { sql } from 'kysely';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../server/lib/clock.ts';
-import { connectDevice, enrollDevice, metricsText, seriesValue, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
+import { connectDevice, enrollDevice, eventually, metricsText, seriesValue, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 import { activeAlerts, beat, outboxTypes, publish, settle } from './helpers/health.ts';
 
@@ -48,6 +49,26 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     expect(await counter('posfleet_heartbeats_persisted_total')).toBe(persistedBefore + 3);
     expect(await counter('posfleet_heartbeats_duplicate_total')).toBe(duplicatesBefore + 1);
     expect(await counter('posfleet_ingest_batch_seconds_count')).toBeGreaterThan(0);
+  });
+
+  it("takes the device's versions from its heartbeats, rewriting its row only when they change", async () => {
+    const { d, client } = await device();
+    const topic = `fleet/${d.deviceId}/heartbeat`;
+    const rowVersion = async () => (await t.app.db.selectFrom('devices').select(sql<string>`xmin::text`.as('v')).where('id', '=', d.deviceId).executeTakeFirstOrThrow()).v;
+    await eventually(async () => (await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body.connected); // the session's own write to the row is done
+    await publish(client, topic, beat(clock, 1));
+    await settle(t);
+    const before = await rowVersion();
+    clock.advance(60_000);
+    await publish(client, topic, beat(clock, 2)); // same versions: the device row stays as it is
+    await settle(t);
+    expect(await rowVersion()).toBe(before);
+    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body).toMatchObject({ firmware: '1.0.0', lastSeenAt: clock.now().toISOString() });
+    clock.advance(60_000);
+    await publish(client, topic, beat(clock, 3, { firmware: '1.1.0', apps: { payment: '5.1.0' } }));
+    await settle(t);
+    expect(await rowVersion()).not.toBe(before);
+    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body).toMatchObject({ firmware: '1.1.0', apps: { payment: '5.1.0' }, lastSeenAt: clock.now().toISOString() });
   });
 
   it('serves history raw and by the hour, before and after the roll-up, and applies retention', async () => {

@@ -64,7 +64,6 @@ export interface DevicesTable {
   last_connected_at: Timestamp | null;
   last_disconnected_at: Timestamp | null;
   last_will_at: Timestamp | null;
-  last_seen_at: Timestamp | null;
   created_at: Timestamp;
   updated_at: Timestamp;
   approved_at: Timestamp | null;
@@ -134,6 +133,8 @@ export interface Database extends CoreTables, ArtifactTables, TelemetryTables, H
 export type ApiKey = Selectable<ApiKeysTable>;
 export type Merchant = Selectable<MerchantsTable>;
 export type Device = Selectable<DevicesTable>;
+/** A device with when it was last heard (its newest heartbeat, from device_state). */
+export type DeviceRow = Device & { last_seen_at: Date | null };
 export type NewDevice = Insertable<DevicesTable>;
 export type DeviceUpdate = Updateable<DevicesTable>;
 export type EnrollmentToken = Selectable<EnrollmentTokensTable>;

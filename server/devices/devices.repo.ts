@@ -1,8 +1,9 @@
 // Device queries (Kysely only; rules live in devices.service.ts).
 import { sql } from 'kysely';
 import semver from 'semver';
+import type { Kysely } from 'kysely';
 import type { Db } from '../db/index.ts';
-import type { Device } from '../db/schema.ts';
+import type { Database, DeviceRow } from '../db/schema.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';
 
 export interface DeviceFilter {
@@ -15,9 +16,15 @@ export interface DeviceFilter {
   serial?: string;
 }
 
+/** Devices as the API shows them: with when each was last heard (device_state, written by the heartbeat writer). */
+export function selectDevices(db: Kysely<Database>) {
+  return db.selectFrom('devices').leftJoin('device_state', 'device_state.device_id', 'devices.id')
+    .selectAll('devices').select('device_state.received_at as last_seen_at');
+}
+
 export function createDevicesRepo(db: Db) {
   function filtered(f: DeviceFilter) {
-    let q = db.selectFrom('devices').selectAll();
+    let q = selectDevices(db);
     if (f.status) q = q.where('status', '=', f.status);
     if (f.model) q = q.where('model', '=', f.model);
     if (f.merchantId) q = q.where('merchant_id', '=', f.merchantId);
@@ -31,9 +38,9 @@ export function createDevicesRepo(db: Db) {
    * and health (owned by the health module, judged by `keep`), so rows are
    * read in chunks and filtered here until the page is full.
    */
-  async function list(f: DeviceFilter, limit: number, cursor?: string, keep?: (rows: Device[]) => Promise<Set<string>>) {
+  async function list(f: DeviceFilter, limit: number, cursor?: string, keep?: (rows: DeviceRow[]) => Promise<Set<string>>) {
     let after = decodeCursor(cursor);
-    const matched: Device[] = [];
+    const matched: DeviceRow[] = [];
     const chunk = Math.max(limit + 1, f.firmware || keep ? 500 : 0);
     for (;;) {
       let q = filtered(f).orderBy('id').limit(chunk);
@@ -51,14 +58,14 @@ export function createDevicesRepo(db: Db) {
     return pageOf(matched, limit, (r) => r.id);
   }
 
-  const get = (id: string) => db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
+  const get = (id: string) => selectDevices(db).where('id', '=', id).executeTakeFirst();
 
   // `= any(array)`: one parameter however many ids, where `in` would build one per id.
   const anyId = (ids: string[]) => sql<boolean>`id = any(${ids}::text[])`;
 
   /** Many devices in one query, by id (for the coalescing loaders of the MQTT paths). */
-  async function getMany(ids: string[]): Promise<Map<string, Device>> {
-    const rows = await db.selectFrom('devices').selectAll().where(anyId(ids)).execute();
+  async function getMany(ids: string[]): Promise<Map<string, DeviceRow>> {
+    const rows = await selectDevices(db).where(anyId(ids)).execute();
     return new Map(rows.map((r) => [r.id, r]));
   }
 

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { PROTOCOL_VERSION, type DeviceConfig } from '../../protocol/messages.ts';
 import type { Audit } from '../access/audit.service.ts';
 import { json, type Db } from '../db/index.ts';
-import type { Database, Device } from '../db/schema.ts';
+import type { Database, Device, DeviceRow } from '../db/schema.ts';
 import type { FleetBus } from '../events/bus-events.ts';
 import type { Outbox } from '../events/outbox.ts';
 import type { Principal } from '../http/types.ts';
@@ -41,7 +41,7 @@ export interface DevicePatch {
 /** The devices among `deviceIds` whose presence and health are among those given (the health module answers). */
 export type HealthFilter = (deviceIds: string[], f: { presence?: string[]; health?: string[] }) => Promise<Set<string>>;
 
-export function deviceView(d: Device) {
+export function deviceView(d: DeviceRow) {
   const iso = (x: Date | null) => x?.toISOString() ?? null;
   return {
     id: d.id, serial: d.serial, model: d.model, merchantId: d.merchant_id, tags: d.tags,
@@ -68,7 +68,7 @@ export function createDevices(deps: DevicesDeps) {
   const authLoader = createLoader(repo.authRows);
   const deviceLoader = createLoader(repo.getMany);
 
-  async function require(id: string): Promise<Device> {
+  async function require(id: string): Promise<DeviceRow> {
     const d = await repo.get(id);
     if (!d) throw notFound('device', id);
     return d;
@@ -78,7 +78,7 @@ export function createDevices(deps: DevicesDeps) {
    * `require` coalesced with the lookups of the next few ms into one query: for
    * the MQTT paths a whole fleet hits at once (an HTTP request would only wait).
    */
-  async function requireBatched(id: string): Promise<Device> {
+  async function requireBatched(id: string): Promise<DeviceRow> {
     const d = await deviceLoader.load(id);
     if (!d) throw notFound('device', id);
     return d;
@@ -225,7 +225,7 @@ export function createDevices(deps: DevicesDeps) {
     const { presence, health, ...rest } = f;
     const wanted = { presence, health };
     const keep = presence?.length || health?.length
-      ? (rows: Device[]) => {
+      ? (rows: DeviceRow[]) => {
         if (!healthFilter) throw new Error('presence and health filters need the health module');
         return healthFilter(rows.map((r) => r.id), wanted);
       }

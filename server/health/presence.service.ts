@@ -89,11 +89,11 @@ export function createPresence(deps: PresenceDeps) {
   /** Terminals that may have to move: silent past the late mark, or with a closed session. */
   async function candidates(now: Date): Promise<Candidate[]> {
     const res = await sql<Candidate>`
-      SELECT p.device_id, p.state, d.last_seen_at, d.connected, d.last_disconnected_at, d.merchant_id, d.model, d.tags,
+      SELECT p.device_id, p.state, s.received_at AS last_seen_at, d.connected, d.last_disconnected_at, d.merchant_id, d.model, d.tags,
              coalesce((d.config->>'heartbeatIntervalS')::int, ${deps.defaultIntervalS}) AS interval_s
-      FROM device_presence p JOIN devices d ON d.id = p.device_id
-      WHERE p.state <> 'missing' AND d.status IN ('active', 'in_repair') AND d.last_seen_at IS NOT NULL
-        AND (NOT d.connected OR d.last_seen_at < ${now.toISOString()}::timestamptz
+      FROM device_presence p JOIN devices d ON d.id = p.device_id JOIN device_state s ON s.device_id = p.device_id
+      WHERE p.state <> 'missing' AND d.status IN ('active', 'in_repair')
+        AND (NOT d.connected OR s.received_at < ${now.toISOString()}::timestamptz
              - make_interval(secs => ${LATE_AFTER_INTERVALS}::float8 * coalesce((d.config->>'heartbeatIntervalS')::int, ${deps.defaultIntervalS})))`.execute(db);
     return res.rows;
   }
@@ -123,7 +123,7 @@ export function createPresence(deps: PresenceDeps) {
         const res = await sql`
           UPDATE device_presence p SET state = ${m.to}, since = ${now.toISOString()}::timestamptz
           WHERE p.device_id = ${m.deviceId} AND p.state = ${m.from}
-            AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = p.device_id AND d.last_seen_at > ${seenAt.get(m.deviceId)!.toISOString()}::timestamptz)`.execute(trx);
+            AND NOT EXISTS (SELECT 1 FROM device_state s WHERE s.device_id = p.device_id AND s.received_at > ${seenAt.get(m.deviceId)!.toISOString()}::timestamptz)`.execute(trx);
         if (Number(res.numAffectedRows ?? 0) > 0) done.push(m);
       }
       await write(trx, done);

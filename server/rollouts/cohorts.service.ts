@@ -2,7 +2,8 @@
 import semver from 'semver';
 import type { Audit } from '../access/audit.service.ts';
 import { json, type Db } from '../db/index.ts';
-import type { Device } from '../db/schema.ts';
+import type { Device, DeviceRow } from '../db/schema.ts';
+import { selectDevices } from '../devices/devices.repo.ts';
 import type { Principal } from '../http/types.ts';
 import type { Clock } from '../lib/clock.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';
@@ -53,13 +54,13 @@ export function createCohorts(deps: { db: Db; clock: Clock; audit: Audit; health
   }
 
   /** Every device of the cohort, in id order (static lists keep only devices that exist). */
-  async function members(cohort: CohortRow): Promise<Device[]> {
+  async function members(cohort: CohortRow): Promise<DeviceRow[]> {
     if (cohort.device_ids) {
       if (cohort.device_ids.length === 0) return [];
-      return db.selectFrom('devices').selectAll().where('id', 'in', cohort.device_ids).orderBy('id').execute();
+      return selectDevices(db).where('id', 'in', cohort.device_ids).orderBy('id').execute();
     }
     const f = cohort.filter ?? {};
-    let q = db.selectFrom('devices').selectAll().orderBy('id');
+    let q = selectDevices(db).orderBy('id');
     if (f.models?.length) q = q.where('model', 'in', f.models);
     if (f.merchantIds?.length) q = q.where('merchant_id', 'in', f.merchantIds);
     if (f.statuses?.length) q = q.where('status', 'in', f.statuses);

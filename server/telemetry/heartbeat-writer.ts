@@ -1,6 +1,6 @@
 // One statement per batch: heartbeats inserted (duplicates dropped by the
-// primary key), the latest state of each device upserted, the devices' last
-// seen/firmware/apps updated, new boots recorded, and the boots of the last
+// primary key), the latest state of each device upserted (its received_at is
+// the device's last seen), the devices' firmware/apps updated when they change, new boots recorded, and the boots of the last
 // hour read back for the devices whose boot the caller does not know yet. A
 // single statement is atomic by itself, so the common batch needs no
 // BEGIN/COMMIT round trips. The CTE parts all read one snapshot: the boots
@@ -30,12 +30,20 @@ export interface WriteResult {
 
 interface Row { fresh: number[] | null; sd: string[] | null; sok: number[] | null; serr: number[] | null; bd: string[] | null; bat: number[] | null }
 
-/**
- * Writes `items` (no two with the same device, bootId and seq). `maybeNewBoot[i]`
- * marks the heartbeats whose boot id may not be recorded yet; `bootDevices`
- * lists the devices whose boots of the last hour are wanted.
- */
-export async function writeBatch(db: Kysely<Database>, items: Item[], maybeNewBoot: boolean[], bootDevices: string[], since: Date): Promise<WriteResult> {
+/** What the caller knows of the batch's devices (hints: a wrong `true` costs a lookup, never a wrong row). */
+export interface BatchHints {
+  /** Per item: its boot id may not be recorded yet. */
+  newBoot: boolean[];
+  /** Per item: the firmware or apps it reports may differ from the device row's. */
+  newVersions: boolean[];
+  /** The devices whose boots of the last hour are wanted, and since when. */
+  bootDevices: string[];
+  since: Date;
+}
+
+/** Writes `items` (no two with the same device, bootId and seq). */
+export async function writeBatch(db: Kysely<Database>, items: Item[], hints: BatchHints): Promise<WriteResult> {
+  const { newBoot, newVersions, bootDevices, since } = hints;
   // The batch travels as one JSON document, vitals nested: one native
   // JSON.stringify instead of thirteen array literals escaped element by element
   // by the driver (the vitals JSON twice over), which showed in the ingest profile.
@@ -45,14 +53,14 @@ export async function writeBatch(db: Kysely<Database>, items: Item[], maybeNewBo
     const c = readerCounts(hb);
     rows[i] = {
       d: deviceId, b: hb.bootId, s: hb.seq, t: hb.ts, r: receivedAt.getTime(), f: hb.firmware, v: vitalsOf(hb), apps: hb.apps,
-      ok: c.ok, err: c.err, reason: hb.sys?.rebootReason ?? null, nb: maybeNewBoot[i], i,
+      ok: c.ok, err: c.err, reason: hb.sys?.rebootReason ?? null, nb: newBoot[i], nv: newVersions[i], i,
     };
   }
   const res = await sql<Row>`-- prepare: heartbeat_batch
     WITH x AS (
-      SELECT d, b, s, t, to_timestamp(r / 1000.0) AS r, r - t AS drift, f, v, apps, ok, err, reason, nb, i
+      SELECT d, b, s, t, to_timestamp(r / 1000.0) AS r, r - t AS drift, f, v, apps, ok, err, reason, nb, nv, i
       FROM json_to_recordset(${JSON.stringify(rows)}::json)
-        AS j(d text, b text, s bigint, t bigint, r bigint, f text, v jsonb, apps jsonb, ok float8, err float8, reason text, nb bool, i int)
+        AS j(d text, b text, s bigint, t bigint, r bigint, f text, v jsonb, apps jsonb, ok float8, err float8, reason text, nb bool, nv bool, i int)
     ), ins AS (
       INSERT INTO heartbeats (device_id, boot_id, seq, ts, received_at, drift_ms, firmware, vitals)
       SELECT d, b, s, to_timestamp(t / 1000.0), r, drift, f, v FROM x
@@ -77,9 +85,13 @@ export async function writeBatch(db: Kysely<Database>, items: Item[], maybeNewBo
       WHERE device_state.received_at <= excluded.received_at
       RETURNING device_id, reader_ok, reader_err
     ), dev AS (
-      UPDATE devices AS dv SET last_seen_at = l.r, firmware = l.f, apps = l.apps
+      -- The device row only when the versions it reports change (last seen is device_state's),
+      -- looked at only where the caller cannot tell they did not. A device's batches are written
+      -- in order (ingest.ts shards by device); should two instances ever race on one device,
+      -- its next heartbeat writes its versions again.
+      UPDATE devices AS dv SET firmware = l.f, apps = l.apps
       FROM latest l
-      WHERE dv.id = l.d AND (dv.last_seen_at IS NULL OR dv.last_seen_at <= l.r)
+      WHERE l.nv AND dv.id = l.d AND (dv.firmware IS DISTINCT FROM l.f OR dv.apps IS DISTINCT FROM l.apps)
     ), bt AS (
       -- A boot id not seen before is a (re)boot, recorded with the reason the terminal gave.
       INSERT INTO device_boots (device_id, boot_id, at, reason)

@@ -42,6 +42,18 @@ function fnv(s: string): number {
   return h >>> 0;
 }
 
+type Versions = Pick<Heartbeat, 'firmware' | 'apps'>;
+
+function sameVersions(known: Versions | undefined, hb: Versions): boolean {
+  if (!known || known.firmware !== hb.firmware) return false;
+  let n = 0;
+  for (const k in hb.apps) {
+    if (known.apps[k] !== hb.apps[k]) return false;
+    n++;
+  }
+  return n === Object.keys(known.apps).length;
+}
+
 function latestPerDevice(items: Item[]): Seen[] {
   const latest = new Map<string, Date>();
   for (const it of items) {
@@ -64,6 +76,8 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
   // recorded in device_boots) and the boot times of the last hour. A hint only:
   // a miss sends the heartbeat's boot to the database, which decides.
   const boots = new Map<string, { bootId: string; times: number[] }>();
+  // Likewise the versions each device last reported: the device row is looked at only when they change.
+  const versions = new Map<string, Versions>();
 
   async function flush(batch: Item[]): Promise<void> {
     const started = performance.now();
@@ -78,21 +92,25 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
       const k = key(it.deviceId, it.hb.bootId, it.hb.seq);
       return seenKeys.has(k) ? false : (seenKeys.add(k), true); // a resend in the same batch: written once
     });
-    const maybeNewBoot = items.map((it) => boots.get(it.deviceId)?.bootId !== it.hb.bootId);
-    const bootDevices = [...new Set(items.filter((_, i) => maybeNewBoot[i]).map((it) => it.deviceId))];
+    const newBoot = items.map((it) => boots.get(it.deviceId)?.bootId !== it.hb.bootId);
+    const newVersions = items.map((it) => !sameVersions(versions.get(it.deviceId), it.hb));
+    const bootDevices = [...new Set(items.filter((_, i) => newBoot[i]).map((it) => it.deviceId))];
     const since = new Date(Math.min(...items.map((it) => it.receivedAt.getTime())) - HOUR_MS);
     const seen = latestPerDevice(items);
     const moving = deps.hooks?.needsTransaction ? deps.hooks.needsTransaction(seen) : seen;
     let after: (() => void) | void = undefined;
     const written = moving.length === 0 || !deps.hooks?.inTransaction
-      ? await writeBatch(deps.db, items, maybeNewBoot, bootDevices, since)
+      ? await writeBatch(deps.db, items, { newBoot, newVersions, bootDevices, since })
       : await deps.db.transaction().execute(async (trx) => {
-        const w = await writeBatch(trx, items, maybeNewBoot, bootDevices, since);
+        const w = await writeBatch(trx, items, { newBoot, newVersions, bootDevices, since });
         after = await deps.hooks!.inTransaction!(trx, moving);
         return w;
       });
     // Committed: every boot id of the batch is recorded now, with the boots of the last hour read back.
-    for (const it of items) if (written.boots.has(it.deviceId)) boots.set(it.deviceId, { bootId: it.hb.bootId, times: written.boots.get(it.deviceId)! });
+    for (const it of items) {
+      if (written.boots.has(it.deviceId)) boots.set(it.deviceId, { bootId: it.hb.bootId, times: written.boots.get(it.deviceId)! });
+      versions.set(it.deviceId, { firmware: it.hb.firmware, apps: it.hb.apps });
+    }
     if (written.fresh.length === 0) return 0; // all duplicates: dropped silently
     (after as (() => void) | void)?.();
     const fresh = written.fresh.map((i) => items[i]);
@@ -111,6 +129,8 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
 
   return {
     accept: (deviceId: string, receivedAt: Date, hb: Heartbeat) => shards[fnv(deviceId) % shards.length].add({ deviceId, receivedAt, hb }),
+    /** Forgets the versions a device reported here: its next heartbeat checks them against its row. */
+    forget: (deviceId: string) => { versions.delete(deviceId); },
     drain: async () => { await Promise.all(shards.map((s) => s.drain())); },
     close: async () => { await Promise.all(shards.map((s) => s.close())); },
   };
