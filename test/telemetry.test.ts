@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../server/lib/clock.ts';
+import { randomChars } from '../server/lib/ids.ts';
 import { connectDevice, enrollDevice, eventually, metricsText, seriesValue, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 import { activeAlerts, beat, outboxTypes, publish, settle } from './helpers/health.ts';
@@ -52,23 +53,27 @@ describe(`telemetry and presence (${dbKind()})`, () => {
   });
 
   it("takes the device's versions from its heartbeats, rewriting its row only when they change", async () => {
-    const { d, client } = await device();
+    // Its own model and app: versions reported here must not become the "newest" other tests' inspections compare with.
+    const d = await enrollDevice(t, { model: `TV${randomChars(4)}` });
+    const client = await connectDevice(t.app, d);
+    clients.push(client);
+    const app = `tv${randomChars(6)}`;
     const topic = `fleet/${d.deviceId}/heartbeat`;
     const rowVersion = async () => (await t.app.db.selectFrom('devices').select(sql<string>`xmin::text`.as('v')).where('id', '=', d.deviceId).executeTakeFirstOrThrow()).v;
     await eventually(async () => (await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body.connected); // the session's own write to the row is done
-    await publish(client, topic, beat(clock, 1));
+    await publish(client, topic, beat(clock, 1, { apps: { [app]: '1.0.0' } }));
     await settle(t);
     const before = await rowVersion();
     clock.advance(60_000);
-    await publish(client, topic, beat(clock, 2)); // same versions: the device row stays as it is
+    await publish(client, topic, beat(clock, 2, { apps: { [app]: '1.0.0' } })); // same versions: the device row stays as it is
     await settle(t);
     expect(await rowVersion()).toBe(before);
     expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body).toMatchObject({ firmware: '1.0.0', lastSeenAt: clock.now().toISOString() });
     clock.advance(60_000);
-    await publish(client, topic, beat(clock, 3, { firmware: '1.1.0', apps: { payment: '5.1.0' } }));
+    await publish(client, topic, beat(clock, 3, { firmware: '1.1.0', apps: { [app]: '1.1.0' } }));
     await settle(t);
     expect(await rowVersion()).not.toBe(before);
-    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body).toMatchObject({ firmware: '1.1.0', apps: { payment: '5.1.0' }, lastSeenAt: clock.now().toISOString() });
+    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body).toMatchObject({ firmware: '1.1.0', apps: { [app]: '1.1.0' }, lastSeenAt: clock.now().toISOString() });
   });
 
   it('serves history raw and by the hour, before and after the roll-up, and applies retention', async () => {
