@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateKeyPair } from '../../firmware/keys.ts';
 import { buildSampleRelease } from '../../firmware/samples.ts';
+import { SERVER_NODE_FLAGS } from '../../bin/node-flags.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -53,7 +54,7 @@ function sparePort(): Promise<number> {
 
 async function startPosfleet(dataDir: string, adminToken: string): Promise<{ baseUrl: string; pid: number }> {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...profile, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'], {
     cwd: repoRoot,
     env: { ...process.env, PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, POSFLEET_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,6 +1,6 @@
 // The two systems under test, each started as child processes whose pids are
 // the processes doing the work (node started directly with the tsx loader, not
-// an npx/tsx wrapper): posfleet on PostgreSQL, and the baseline — Mosquitto on
+// an npx/tsx wrapper, with the Node flags bin/posfleet.js gives it): posfleet on PostgreSQL, and the baseline — Mosquitto on
 // a spare loopback port plus one MQTT.js subscriber writing with COPY.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { SERVER_NODE_FLAGS } from '../../bin/node-flags.js';
 
 export interface Terminal { id: string; username?: string; password?: string }
 
@@ -50,7 +51,7 @@ export async function startPosfleet(dbUrl: string, n: number): Promise<System> {
   const token = 'bench-admin-token-0123456789';
   // BENCH_SERVER_FLAGS: extra node flags for the server, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'.
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
-  const server = start(process.execPath, [...flags, ...NODE_TSX, 'server/cli.ts', 'serve'], {
+  const server = start(process.execPath, [...SERVER_NODE_FLAGS, ...flags, ...NODE_TSX, 'server/cli.ts', 'serve'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', POSFLEET_ADMIN_TOKEN: token, DATA_DIR: mkdtempSync(join(tmpdir(), 'pf-bench-')) },
   });

@@ -25,6 +25,7 @@ import { buildSampleRelease } from '../../firmware/samples.ts';
 import { cpuSeconds, machineBusySeconds, memMib, postgresCpu, postgresCpuSince } from '../proc.ts';
 import { histogram, quantiles, scrape, value } from './scrape.ts';
 import type { SimJob, SimReport } from './sim.ts';
+import { SERVER_NODE_FLAGS } from '../../bin/node-flags.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -147,7 +148,7 @@ async function startServer(): Promise<{ base: string; pid: number }> {
   const [port, mqttPort] = [await freePort(), await freePort()];
   const log = openSync(serverLog, 'a');
   const prof = v['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${v['server-prof']}`] : [];
-  server = spawn(process.execPath, [...prof, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'], {
+  server = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...prof, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'], {
     cwd: repoRoot, stdio: ['ignore', log, log],
     env: {
       ...process.env, DATABASE_URL: dbUrl, PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1',
