@@ -101,7 +101,7 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
     authenticateDevice: modules.devices.authenticateDevice,
     onConnected: (id) => {
       modules.sessions.connected(id);
-      modules.ingest.forget(id); // a new session (maybe after another instance): re-check what the device row says
+      modules.ingest.forget(id);
     },
     onDisconnected: modules.sessions.disconnected,
     onSubscribed: modules.onSubscribed,

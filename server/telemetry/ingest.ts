@@ -44,6 +44,16 @@ function fnv(s: string): number {
 
 type Versions = Pick<Heartbeat, 'firmware' | 'apps'>;
 
+/**
+ * What this process knows of a device from the batches it committed: its
+ * current boot (recorded in device_boots) with the boot times of the last hour,
+ * and the versions it reported (written to its row). Hints only: a miss sends
+ * the question to the database, which decides.
+ */
+interface Known extends Versions {
+  boot?: { id: string; times: number[] };
+}
+
 function sameVersions(known: Versions | undefined, hb: Versions): boolean {
   if (!known || known.firmware !== hb.firmware) return false;
   let n = 0;
@@ -72,12 +82,7 @@ export interface IngestOptions {
 }
 
 export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptions) {
-  // What this process knows of each device's boots: the current boot id (it is
-  // recorded in device_boots) and the boot times of the last hour. A hint only:
-  // a miss sends the heartbeat's boot to the database, which decides.
-  const boots = new Map<string, { bootId: string; times: number[] }>();
-  // Likewise the versions each device last reported: the device row is looked at only when they change.
-  const versions = new Map<string, Versions>();
+  const known = new Map<string, Known>();
 
   async function flush(batch: Item[]): Promise<void> {
     const started = performance.now();
@@ -92,8 +97,8 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
       const k = key(it.deviceId, it.hb.bootId, it.hb.seq);
       return seenKeys.has(k) ? false : (seenKeys.add(k), true); // a resend in the same batch: written once
     });
-    const newBoot = items.map((it) => boots.get(it.deviceId)?.bootId !== it.hb.bootId);
-    const newVersions = items.map((it) => !sameVersions(versions.get(it.deviceId), it.hb));
+    const newBoot = items.map((it) => known.get(it.deviceId)?.boot?.id !== it.hb.bootId);
+    const newVersions = items.map((it) => !sameVersions(known.get(it.deviceId), it.hb));
     const bootDevices = [...new Set(items.filter((_, i) => newBoot[i]).map((it) => it.deviceId))];
     const since = new Date(Math.min(...items.map((it) => it.receivedAt.getTime())) - HOUR_MS);
     const seen = latestPerDevice(items);
@@ -106,17 +111,24 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
         after = await deps.hooks!.inTransaction!(trx, moving);
         return w;
       });
-    // Committed: every boot id of the batch is recorded now, with the boots of the last hour read back.
+    // Committed: every boot id and version of the batch is recorded now, with the boots of the last hour read back.
     for (const it of items) {
-      if (written.boots.has(it.deviceId)) boots.set(it.deviceId, { bootId: it.hb.bootId, times: written.boots.get(it.deviceId)! });
-      versions.set(it.deviceId, { firmware: it.hb.firmware, apps: it.hb.apps });
+      const times = written.boots.get(it.deviceId);
+      const boot = times ? { id: it.hb.bootId, times } : undefined;
+      const k = known.get(it.deviceId);
+      if (!k) known.set(it.deviceId, { firmware: it.hb.firmware, apps: it.hb.apps, boot });
+      else {
+        k.firmware = it.hb.firmware;
+        k.apps = it.hb.apps;
+        if (boot) k.boot = boot;
+      }
     }
     if (written.fresh.length === 0) return 0; // all duplicates: dropped silently
     (after as (() => void) | void)?.();
     const fresh = written.fresh.map((i) => items[i]);
     deps.hooks?.afterCommit?.(fresh.map((it) => {
       const reader = written.readers.get(it.deviceId) ?? { ok: 0, err: 0 };
-      const bootsLastHour = (boots.get(it.deviceId)?.times ?? []).filter((t) => t > it.receivedAt.getTime() - HOUR_MS).length;
+      const bootsLastHour = (known.get(it.deviceId)?.boot?.times ?? []).filter((t) => t > it.receivedAt.getTime() - HOUR_MS).length;
       const metrics = deriveMetrics(it.hb, { receivedAt: it.receivedAt, readerOk: reader.ok, readerErr: reader.err, bootsLastHour });
       return { deviceId: it.deviceId, at: it.receivedAt, metrics };
     }));
@@ -129,8 +141,8 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
 
   return {
     accept: (deviceId: string, receivedAt: Date, hb: Heartbeat) => shards[fnv(deviceId) % shards.length].add({ deviceId, receivedAt, hb }),
-    /** Forgets the versions a device reported here: its next heartbeat checks them against its row. */
-    forget: (deviceId: string) => { versions.delete(deviceId); },
+    /** Forgets what this process knows of a device (a new session, maybe after another instance): its next heartbeat asks the database. */
+    forget: (deviceId: string) => { known.delete(deviceId); },
     drain: async () => { await Promise.all(shards.map((s) => s.drain())); },
     close: async () => { await Promise.all(shards.map((s) => s.close())); },
   };
