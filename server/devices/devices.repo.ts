@@ -1,9 +1,8 @@
 // Device queries (Kysely only; rules live in devices.service.ts).
 import { sql } from 'kysely';
 import semver from 'semver';
-import type { Kysely } from 'kysely';
 import type { Db } from '../db/index.ts';
-import type { Database, DeviceRow } from '../db/schema.ts';
+import type { DeviceRow } from '../db/schema.ts';
 import { decodeCursor, pageOf } from '../lib/cursor.ts';
 
 export interface DeviceFilter {
@@ -17,7 +16,7 @@ export interface DeviceFilter {
 }
 
 /** Devices as the API shows them: with when each was last heard (device_state, written by the heartbeat writer). */
-export function selectDevices(db: Kysely<Database>) {
+export function selectDevices(db: Db) {
   return db.selectFrom('devices').leftJoin('device_state', 'device_state.device_id', 'devices.id')
     .selectAll('devices').select('device_state.received_at as last_seen_at');
 }

@@ -1,7 +1,8 @@
 // One statement per batch: heartbeats inserted (duplicates dropped by the
 // primary key), the latest state of each device upserted (its received_at is
-// the device's last seen), the devices' firmware/apps updated when they change, new boots recorded, and the boots of the last
-// hour read back for the devices whose boot the caller does not know yet. A
+// the device's last seen), the devices' firmware/apps updated when they
+// change, new boots recorded, and the boots of the last hour read back for
+// the devices whose boot the caller does not know yet. A
 // single statement is atomic by itself, so the common batch needs no
 // BEGIN/COMMIT round trips. The CTE parts all read one snapshot: the boots
 // read back are the ones committed before plus the ones inserted here.
