@@ -41,7 +41,9 @@ describe(`commands (${dbKind()})`, () => {
     await subscribeOwn(c, d.deviceId);
     const cmd = await eventually(() => got.find((m) => m.topic.endsWith('/cmd')));
     expect(cmd.body).toMatchObject({ v: 1, id: sent.body.id, type: 'diagnostics', params: {} });
-    expect(got.find((m) => m.topic.endsWith('/config'))?.body).toMatchObject({ v: 1, revision: 1, heartbeatIntervalS: 60 });
+    // Config and owed commands go out on subscribe independently: either may arrive first.
+    const config = await eventually(() => got.find((m) => m.topic.endsWith('/config')));
+    expect(config.body).toMatchObject({ v: 1, revision: 1, heartbeatIntervalS: 60 });
     // The send is recorded just after the publish; the terminal may see the command first.
     await eventually(async () => {
       const row = (await t.api('GET', `/api/v1/devices/${d.deviceId}/commands`)).body.items[0];

@@ -122,7 +122,13 @@ describe(`rollouts end to end (${dbKind()})`, () => {
     }).catch(async (err: Error) => {
       const st = await state(rb.id);
       const open = (await t.api('GET', `/api/v1/rollouts/${rb.id}/devices?limit=500`)).body.items.filter((d: { state: string }) => d.state !== 'succeeded');
-      throw new Error(`${err.message}: rollback ${st.state} ${st.reason ?? ''} ${JSON.stringify(st.counts)} ${JSON.stringify(open.slice(0, 3))}`);
+      // What the stuck terminals themselves say: a job still running blocks every later send ("busy with job …").
+      const said = open.slice(0, 3).map((d: { deviceId: string }) => {
+        const a = agents().find((x) => x.deviceId === d.deviceId);
+        const job = a?.ota.activeJob;
+        return { deviceId: d.deviceId, connected: a?.connected, firmware: a?.firmware, activeJob: job, jobStatus: job ? a?.ota.lastStatus(job) : undefined, log: a?.logs.lines(8) };
+      });
+      throw new Error(`${err.message}: rollback ${st.state} ${st.reason ?? ''} ${JSON.stringify(st.counts)} ${JSON.stringify(open.slice(0, 3))} terminals: ${JSON.stringify(said)}`);
     });
     expect((await state(rb.id)).counts).toEqual({ succeeded: total });
     expect(agents().every((a) => a.firmware === from)).toBe(true);

@@ -1,16 +1,14 @@
 // Start-up and stop as an operator sees them: the real command line in a child
-// process. Problems end with one line naming the cause and a non-zero exit.
+// process, through the launcher `npm start` and the `posfleet` command use. Problems end with one line naming the cause and a non-zero exit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dbKind } from './helpers/db.ts';
 
-const TSX = createRequire(import.meta.url).resolve('tsx/cli');
-const CLI = join(import.meta.dirname, '..', 'server', 'cli.ts');
+const LAUNCHER = join(import.meta.dirname, '..', 'bin', 'posfleet.js');
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
@@ -22,7 +20,7 @@ afterAll(() => {
 
 function cli(args: string[], env: Record<string, string>, onStdout?: (text: string, kill: (sig: NodeJS.Signals) => void) => void): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [TSX, CLI, ...args], {
+    const child = spawn(process.execPath, [LAUNCHER, ...args], {
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'warn', ...env },
     });
     children.add(child);
