@@ -89,19 +89,23 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   const publicUrl = () => (config.publicUrlSet ? config.publicUrl : `http://localhost:${httpPort}`);
   const mqttUrl = () => `mqtt://${new URL(publicUrl()).hostname}:${mqttPort}`;
 
-  const modules = createModules({ config, db: handle.db, clock, bus, log, mqttUrl, publicUrl, metrics });
+  const modules = createModules({ config, db: handle.db, dbKind: handle.kind, clock, bus, log, mqttUrl, publicUrl, metrics });
   await modules.apiKeys.bootstrap({
     adminToken: config.adminToken, dataDir: config.dataDir,
     announce: (line) => process.stdout.write(`${line}\n`),
   });
 
+  // Before terminals connect: device_state caught up with heartbeats a crash left unfolded.
+  await modules.ingest.recover();
   const route = createRouter({ handlers: modules.uplinkHandlers, log, metrics, now: () => clock.now() });
   const broker = await Broker.create({
     log: log.child({ part: 'mqtt' }), metrics, maxPacketBytes: config.mqttMaxPacketBytes, route,
     authenticateDevice: modules.devices.authenticateDevice,
     onConnected: (id) => {
       modules.sessions.connected(id);
+      // Another instance may have served it meanwhile: what this one holds of it is read again.
       modules.ingest.forget(id);
+      modules.health.evaluator.forgetStates(id);
     },
     onDisconnected: modules.sessions.disconnected,
     onSubscribed: modules.onSubscribed,
@@ -119,6 +123,7 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   let httpUp = false;
   const http = createHttpApp({
     log: log.child({ part: 'http' }), metrics, authenticate: modules.apiKeys.authenticate, routers: modules.routers,
+    beforeApi: modules.ingest.sync,
     isReady: async () => {
       const dbOk = await pingDb(handle.db).then(() => true, () => false);
       const checks = { database: dbOk, broker: broker.listening, http: httpUp };

@@ -31,6 +31,8 @@ import type { DownlinkKind } from '../protocol/topics.ts';
 export interface ModuleDeps {
   config: Readonly<Config>;
   db: Db;
+  /** PostgreSQL appends heartbeats with COPY; PGlite cannot. */
+  dbKind: 'postgres' | 'pglite';
   clock: Clock;
   bus: FleetBus;
   log: Logger;
@@ -60,6 +62,8 @@ export function createModules(deps: ModuleDeps) {
     // event loop, not the database, is then the limit (bench/ingest).
     ingest: {
       concurrency: 2,
+      copy: deps.dbKind === 'postgres',
+      onError: (err) => log.error({ err }, 'writing device state failed; retrying'),
       onBatch: (size, fresh, seconds) => {
         deps.metrics.heartbeatsPersisted.inc(fresh);
         if (size > fresh) deps.metrics.heartbeatsDuplicate.inc(size - fresh);

@@ -4,6 +4,7 @@
 // typed values survive, and more statements than connections all complete.
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { copyRows, copyValue } from '../server/db/copy.ts';
 import { randomChars } from '../server/lib/ids.ts';
 import { dbKind, sharedDb } from './helpers/db.ts';
 
@@ -71,6 +72,25 @@ describe(`database layer (${dbKind()})`, () => {
       return (await sql<{ name: string }>`select name from pg_prepared_statements`.execute(conn)).rows.map((r) => r.name);
     });
     expect(names.includes('db_test_add_one')).toBe(dbKind() === 'postgres');
+  });
+
+  // COPY is PostgreSQL's alone (PGlite's driver cannot feed it; the ingest INSERTs there instead).
+  if (dbKind() === 'postgres') it('appends rows with COPY, escaped values intact, and refuses a duplicate whole with its code', async () => {
+    const { db } = await sharedDb();
+    const table = `copy_${randomChars(8).toLowerCase()}`;
+    await sql`create table ${sql.table(table)} (id int primary key, note text, doc jsonb)`.execute(db);
+    try {
+      const odd = 'tab\there, line\nbreak, back\\slash, \r, ünïcödé';
+      const line = (id: number, note: string | null, doc: object) => [String(id), copyValue(note), copyValue(JSON.stringify(doc))].join('\t');
+      expect(await copyRows(db, table, ['id', 'note', 'doc'], [line(1, odd, { s: odd }), line(2, null, { n: 2 })])).toBe(2);
+      const rows = await db.selectFrom(table as never).selectAll().orderBy('id' as never).execute() as { id: number; note: string | null; doc: object }[];
+      expect(rows).toEqual([{ id: 1, note: odd, doc: { s: odd } }, { id: 2, note: null, doc: { n: 2 } }]);
+      // One duplicate fails the whole COPY, promptly, and the connection serves the next statement.
+      await expect(copyRows(db, table, ['id', 'note', 'doc'], [line(3, 'x', {}), line(2, 'y', {})])).rejects.toMatchObject({ code: '23505' });
+      expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(db)).rows[0].n).toBe(2);
+    } finally {
+      await sql`drop table ${sql.table(table)}`.execute(db);
+    }
   });
 
   it('completes more statements at once than it has connections', async () => {

@@ -158,6 +158,22 @@ describe(`default health rules (${dbKind()})`, () => {
     expect(ev.data).toMatchObject({ alertId: alert.id, deviceId: d.deviceId, severity: 'critical', merchantId: d.merchantId, model: 'T3', tags: [] });
   });
 
+  it('after a resolve by hand, a condition that persists debounces again before it re-opens', async () => {
+    const { d, sendCase } = await terminal();
+    const low = { battery: { pct: 10, charging: false } };
+    await sendCase(low);
+    await sendCase(low);
+    const [alert] = await activeAlerts(t, d.deviceId);
+    expect(alert).toMatchObject({ ruleId: 'rule_battery_low', state: 'open' });
+    expect((await t.api('POST', `/api/v1/alerts/${alert.id}/resolve`)).body).toMatchObject({ state: 'resolved' });
+    await sendCase(low); // the rule starts afresh: one breach is not yet two
+    expect(await activeAlerts(t, d.deviceId)).toEqual([]);
+    await sendCase(low);
+    const [again] = await activeAlerts(t, d.deviceId);
+    expect(again).toMatchObject({ ruleId: 'rule_battery_low', state: 'open' });
+    expect(again.id).not.toBe(alert.id);
+  });
+
   it('serves rule CRUD: defaults listed, a custom scoped rule with a duration fires, editing and deleting it', async () => {
     const list = await t.api('GET', '/api/v1/health-rules');
     expect(list.body.items.filter((r: { builtin: boolean }) => r.builtin)).toHaveLength(14);

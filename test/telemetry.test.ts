@@ -52,6 +52,15 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     expect(await counter('posfleet_ingest_batch_seconds_count')).toBeGreaterThan(0);
   });
 
+  it('shows an acknowledged heartbeat on the API at once, though device state is written behind', async () => {
+    const { d, client } = await device();
+    clock.advance(1_000);
+    await publish(client, `fleet/${d.deviceId}/heartbeat`, beat(clock, 1, { battery: { pct: 42, charging: true } }));
+    // No settle: the API itself waits for the state of what was acknowledged.
+    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body.lastSeenAt).toBe(clock.now().toISOString());
+    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}/health`)).body).toMatchObject({ latest: { seq: 1, vitals: { battery: { pct: 42 } } } });
+  });
+
   it("takes the device's versions from its heartbeats, rewriting its row only when they change", async () => {
     // Its own model and app: versions reported here must not become the "newest" other tests' inspections compare with.
     const d = await enrollDevice(t, { model: `TV${randomChars(4)}` });

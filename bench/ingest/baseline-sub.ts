@@ -9,7 +9,8 @@
 //   node --import tsx bench/ingest/baseline-sub.ts MQTT_URL DATABASE_URL
 import mqtt from 'mqtt';
 import pg from 'pg';
-import { copyRows, copyText } from './copy.ts';
+import { copyValue } from '../../server/db/copy.ts';
+import { copyRows } from './copy.ts';
 
 const [mqttUrl, dbUrl] = process.argv.slice(2);
 const db = new pg.Client({ connectionString: dbUrl });
@@ -43,7 +44,7 @@ sub.handleMessage = (packet, callback) => {
   const now = new Date();
   const hb = JSON.parse(packet.payload.toString()) as { seq: number; bootId: string; ts: number; firmware: string; [k: string]: unknown };
   const { v: _v, seq, bootId, ts, firmware, apps: _apps, ...vitals } = hb;
-  rows.push([packet.topic.split('/')[1], bootId, seq, new Date(ts).toISOString(), now.toISOString(), now.getTime() - ts, firmware, copyText(JSON.stringify(vitals))].join('\t'));
+  rows.push([packet.topic.split('/')[1], bootId, seq, new Date(ts).toISOString(), now.toISOString(), now.getTime() - ts, firmware, copyValue(JSON.stringify(vitals))].join('\t'));
   if (rows.length >= MAX_ROWS) void flush();
   else timer ??= setTimeout(() => void flush(), MAX_DELAY_MS);
   callback();

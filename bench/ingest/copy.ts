@@ -24,8 +24,3 @@ export function copyRows(client: pg.PoolClient | pg.Client, table: string, colum
     client.query(new CopyFrom(text, Buffer.from(rows.join('\n') + '\n'), (err) => (err ? reject(err) : resolve())) as never);
   });
 }
-
-/** COPY text format escaping. */
-export function copyText(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
-}

@@ -5,6 +5,7 @@
 // Messages in: {id, op: 'query', client?, sql, params} → {command, rowCount,
 // rows}, on the connection `client` or, without one, on a connection taken
 // from the pool for the caller (its id comes back as the answer's `client`);
+// COPY … FROM STDIN with its data as the one parameter (see COPY_IN);
 // {op: 'release', client, broken}, not answered; {id, op: 'end'}. Every answer
 // is {id, ok, value, client} or {id, ok: false, error, client} with the driver
 // error's fields (code, constraint, detail…).
@@ -25,6 +26,38 @@ pool.on('error', () => undefined);
 // where planning costs as much as writing a hundred rows. Its text must never
 // change under the same name.
 const PREPARE = /^-- prepare: ([a-z0-9_-]+)\n/;
+
+// "COPY table (columns) FROM STDIN" takes its rows, in COPY's text format, as
+// its one parameter (server/db/copy.ts): the protocol's copy-in sub-protocol,
+// spoken through the driver's "submittable" query interface.
+const COPY_IN = /^COPY [^;]+ FROM STDIN$/;
+
+class CopyIn {
+  constructor(text, data, done) {
+    this.text = text;
+    this.data = data;
+    this.done = done;
+  }
+  submit(connection) { connection.query(this.text); }
+  handleCopyInResponse(connection) {
+    connection.sendCopyFromChunk(this.data);
+    connection.endCopyFrom();
+  }
+  handleCommandComplete(msg) { this.command = msg.text; }
+  // The driver drops the query on an error: no ReadyForQuery reaches it after one.
+  handleError(err) { this.done(err); }
+  handleReadyForQuery() { this.done(undefined, this.command); }
+}
+
+function copyIn(client, text, data) {
+  return new Promise((resolve, reject) => {
+    client.query(new CopyIn(text, Buffer.from(data), (err, command) => {
+      if (err) return reject(err);
+      // "COPY 123"
+      resolve({ command: 'COPY', rowCount: Number(String(command).split(' ')[1] ?? 0), rows: [] });
+    }));
+  });
+}
 
 const clients = new Map();
 let nextClient = 1;
@@ -47,6 +80,7 @@ async function handle(m) {
       const client = clients.get(id);
       if (!client) throw new Error('database connection already released');
       try {
+        if (COPY_IN.test(m.sql) && m.params.length === 1) return [await copyIn(client, m.sql, m.params[0]), id];
         const values = m.params.map(asBuffers);
         const prepared = PREPARE.exec(m.sql);
         const r = await client.query(prepared ? { name: prepared[1], text: m.sql, values } : m.sql, values);

@@ -37,7 +37,11 @@ function eventData(a: AlertRow, tags: string[]) {
   };
 }
 
-export function createAlerts(deps: { db: Db; clock: Clock; audit: Audit; outbox: Outbox }) {
+export function createAlerts(deps: {
+  db: Db; clock: Clock; audit: Audit; outbox: Outbox;
+  /** Told after rule states were deleted here (the evaluator caches them). */
+  statesCleared?: (deviceId: string | null, ruleId: string | null) => void;
+}) {
   const { db, clock, audit, outbox } = deps;
 
   async function emit(trx: Kysely<Database>, type: string, a: AlertRow, tags: string[]) {
@@ -138,6 +142,7 @@ export function createAlerts(deps: { db: Db; clock: Clock; audit: Audit; outbox:
       }
       await audit.record(trx, actor, { action: `alert.${to}`, targetType: 'alert', targetId: id });
     });
+    if (to === 'resolved') deps.statesCleared?.(before.device_id, before.rule_id);
     outbox.notify();
     return alertView(await require(id));
   }
@@ -185,6 +190,7 @@ export function createAlerts(deps: { db: Db; clock: Clock; audit: Audit; outbox:
       for (const a of open) await close(trx, a.id, null, resolution, await tagsOf(trx, a.device_id));
       await trx.deleteFrom('rule_state').where(column, '=', id).execute();
     });
+    deps.statesCleared?.(column === 'device_id' ? id : null, column === 'rule_id' ? id : null);
     outbox.notify();
   }
 

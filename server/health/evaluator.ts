@@ -36,29 +36,59 @@ async function loadDevices(db: Kysely<Database>, ids: string[]): Promise<Map<str
 export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; outbox: Outbox; log: Logger; openTicket?: TicketOpener }) {
   const { db, rules, alerts, outbox } = deps;
 
-  /** Steps every applicable rule for every observation, in time order; pure apart from the reads. */
-  function run(obs: Observation[], active: Rule[], devices: Map<string, DeviceMeta>, states: Map<string, Map<string, RuleState>>) {
+  type Tentative = { deviceId: string; rule: Rule; state?: RuleState; effect?: 'open' | 'touch' | 'resolve'; value?: unknown; at: Date; flapping: boolean };
+
+  /**
+   * Steps every applicable rule for every observation, in time order; pure apart from
+   * `states`, which it updates. Scope is not judged here: that needs the device's row,
+   * and the common batch (a healthy fleet) changes nothing and needs no row at all.
+   * A (device, rule) out of scope is dropped whole afterwards (`inScopeOnly`): its
+   * steps depend on nothing but its own state and observations.
+   */
+  function run(obs: Observation[], active: Rule[], stored: Map<string, Map<string, RuleState>>) {
+    // This batch's states, copied from the stored ones on a device's first change: the cache
+    // takes only what commits (and is in scope).
+    const states = new Map<string, Map<string, RuleState>>();
     const changed = new Map<string, { deviceId: string; ruleId: string; state: RuleState }>();
-    const effects: Effect[] = [];
+    const effects: Tentative[] = [];
     for (const o of [...obs].sort((a, b) => a.at.getTime() - b.at.getTime())) {
-      const device = devices.get(o.deviceId);
-      if (!device || device.status === 'decommissioned') continue;
       // A device's states by rule (most devices have none stored): one lookup per observation, no key built per rule.
-      let mine = states.get(o.deviceId);
+      let mine = states.get(o.deviceId) ?? stored.get(o.deviceId);
       for (const rule of active) {
-        if (!applies(rule, o.metrics) || !inScope(rule, device)) continue;
+        if (!applies(rule, o.metrics)) continue;
         const prev = mine?.get(rule.id) ?? QUIET;
         const { state, effect } = step(rule, prev, o.metrics, o.at.getTime());
         if (state !== prev && !sameState(state, prev)) {
-          if (!mine) states.set(o.deviceId, (mine = new Map()));
-          mine.set(rule.id, state);
+          if (!states.has(o.deviceId)) states.set(o.deviceId, (mine = new Map(mine)));
+          mine!.set(rule.id, state);
           changed.set(k(o.deviceId, rule.id), { deviceId: o.deviceId, ruleId: rule.id, state });
         }
-        if (effect === 'resolve') effects.push({ kind: 'resolve', device, rule });
-        else if (effect) effects.push({ kind: effect, device, rule, value: metricAt(o.metrics, rule.metric), at: o.at, flapping: isFlapping(state, o.at.getTime()) });
+        if (effect) {
+          effects.push({ deviceId: o.deviceId, rule, effect, at: o.at, flapping: effect !== 'resolve' && isFlapping(state, o.at.getTime()),
+            value: effect === 'resolve' ? undefined : metricAt(o.metrics, rule.metric) });
+        }
       }
     }
     return { changed: [...changed.values()], effects };
+  }
+
+  /** Keeps the changes and effects of rules in scope of live devices, loading only the devices concerned. */
+  async function inScopeOnly(active: Rule[], tentative: ReturnType<typeof run>) {
+    const ids = [...new Set([...tentative.changed.map((c) => c.deviceId), ...tentative.effects.map((e) => e.deviceId)])];
+    const devices = await loadDevices(db, ids);
+    const ruleById = new Map(active.map((r) => [r.id, r]));
+    const live = (deviceId: string, rule: Rule | undefined) => {
+      const d = devices.get(deviceId);
+      return d && d.status !== 'decommissioned' && rule && inScope(rule, d) ? d : undefined;
+    };
+    const changed = tentative.changed.filter((c) => live(c.deviceId, ruleById.get(c.ruleId)));
+    const effects: Effect[] = [];
+    for (const e of tentative.effects) {
+      const device = live(e.deviceId, e.rule);
+      if (!device) continue;
+      effects.push(e.effect === 'resolve' ? { kind: 'resolve', device, rule: e.rule } : { kind: e.effect!, device, rule: e.rule, value: e.value, at: e.at, flapping: e.flapping });
+    }
+    return { changed, effects };
   }
 
   async function saveStates(trx: Kysely<Database>, changed: { deviceId: string; ruleId: string; state: RuleState }[], at: Date) {
@@ -107,21 +137,34 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
     await alerts.touchMany(trx, touches);
   }
 
+  // The stored rule states of the devices evaluated, by device (an empty map: none stored). Written
+  // through (rule_state is the record; a restart reads it again); the evaluator is its only
+  // writer but for the resets alerts.service makes, which call `forgetStates`.
+  const cache = new Map<string, Map<string, RuleState>>();
+
+  async function loadStates(ids: string[]): Promise<void> {
+    const missing = ids.filter((id) => !cache.has(id));
+    if (missing.length === 0) return;
+    const rows = await db.selectFrom('rule_state').selectAll().where('device_id', '=', sql<string>`any(${missing}::text[])`).execute();
+    for (const id of missing) cache.set(id, new Map());
+    for (const r of rows) cache.get(r.device_id)!.set(r.rule_id, r.state as RuleState);
+  }
+
+  /** Drops cached states: a device's (all its rules, or one), or a rule's on every device. */
+  function forgetStates(deviceId: string | null, ruleId: string | null = null): void {
+    if (deviceId && ruleId) cache.get(deviceId)?.delete(ruleId);
+    else if (deviceId) cache.delete(deviceId);
+    else if (ruleId) for (const mine of cache.values()) mine.delete(ruleId);
+  }
+
   async function evaluate(obs: Observation[]): Promise<void> {
     const active = await rules.active();
     if (active.length === 0 || obs.length === 0) return;
     const ids = [...new Set(obs.map((o) => o.deviceId))];
-    const [devices, stateRows] = await Promise.all([
-      loadDevices(db, ids),
-      db.selectFrom('rule_state').selectAll().where('device_id', '=', sql<string>`any(${ids}::text[])`).execute(),
-    ]);
-    const states = new Map<string, Map<string, RuleState>>();
-    for (const r of stateRows) {
-      let mine = states.get(r.device_id);
-      if (!mine) states.set(r.device_id, (mine = new Map()));
-      mine.set(r.rule_id, r.state as RuleState);
-    }
-    const { changed, effects } = run(obs, active, devices, states);
+    await loadStates(ids);
+    const tentative = run(obs, active, cache);
+    if (tentative.changed.length === 0 && tentative.effects.length === 0) return;
+    const { changed, effects } = await inScopeOnly(active, tentative);
     if (changed.length === 0 && effects.length === 0) return;
     await db.transaction().execute(async (trx) => {
       const openRows = await trx.selectFrom('alerts').select(['id', 'device_id', 'rule_id'])
@@ -129,6 +172,12 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
       await saveStates(trx, changed, obs[obs.length - 1].at);
       await applyEffects(trx, effects, new Map(openRows.map((r) => [k(r.device_id, r.rule_id), r.id])));
     });
+    for (const c of changed) {
+      const mine = cache.get(c.deviceId);
+      if (!mine) continue; // forgotten meanwhile: read again next time
+      if (isDefaultState(c.state)) mine.delete(c.ruleId);
+      else mine.set(c.ruleId, c.state);
+    }
     if (effects.some((e) => e.kind !== 'touch')) outbox.notify();
   }
 
@@ -138,11 +187,12 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
   return {
     /** Queue observations; evaluation happens shortly after (not on the PUBACK path). */
     observe(obs: Observation[]): void {
-      for (const o of obs) batcher.add(o).catch((err: unknown) => deps.log.error({ err, deviceId: o.deviceId }, 'rule evaluation failed'));
+      batcher.addMany(obs).catch((err: unknown) => deps.log.error({ err, devices: [...new Set(obs.map((o) => o.deviceId))].slice(0, 20) }, 'rule evaluation failed'));
     },
     /** Evaluate now and wait (sweeps and tests). */
-    evaluateNow: (obs: Observation[]) => Promise.all(obs.map((o) => batcher.add(o))).then(() => undefined),
+    evaluateNow: (obs: Observation[]) => batcher.addMany(obs),
     drain: () => batcher.drain(),
+    forgetStates,
   };
 }
 

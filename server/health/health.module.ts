@@ -39,7 +39,7 @@ export interface HealthModuleDeps {
 export function createHealthModule(deps: HealthModuleDeps) {
   const { db, clock, bus, log, audit, outbox, devices } = deps;
   const rules = createRules({ db, clock, audit });
-  const alerts = createAlerts({ db, clock, audit, outbox });
+  const alerts = createAlerts({ db, clock, audit, outbox, statesCleared: (deviceId, ruleId) => evaluator.forgetStates(deviceId, ruleId) });
   const tickets = createTickets({ db, clock, audit, outbox, devices, alerts });
   const swap = createSwap({ db, devices, tickets, alerts });
   const evaluator = createEvaluator({
@@ -52,6 +52,7 @@ export function createHealthModule(deps: HealthModuleDeps) {
   const presence = createPresence({
     db, clock, bus, outbox, defaultIntervalS: deps.defaultHeartbeatS, graceMs: (deps.presenceGraceS ?? 60) * 1000,
     observe: (obs) => evaluator.evaluateNow(obs),
+    syncState: () => ingest.sync(),
   });
   const ingest = createIngest({
     db, ...deps.ingest,
@@ -61,7 +62,7 @@ export function createHealthModule(deps: HealthModuleDeps) {
   const history = createHistory({ db, clock });
   const predictions = createPredictions({ db, clock, outbox, tickets });
   const deviceHealth = createDeviceHealth({ db, presence, history, predictions });
-  const inspection = createInspection({ db, clock, outbox });
+  const inspection = createInspection({ db, clock, outbox, syncState: () => ingest.sync() });
   const reports = createReports({ db, clock, leadDays: LEAD_DAYS });
 
   const uplinkHandlers: UplinkHandlers = {

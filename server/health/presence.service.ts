@@ -22,6 +22,8 @@ export interface PresenceDeps {
   /** How long a dropped MQTT session may stay away before the terminal counts as offline. */
   graceMs: number;
   observe: (obs: Observation[]) => Promise<void> | void;
+  /** Brings device_state up to every heartbeat acknowledged (it is written behind). */
+  syncState?: () => Promise<void>;
 }
 
 export function createPresence(deps: PresenceDeps) {
@@ -100,6 +102,7 @@ export function createPresence(deps: PresenceDeps) {
 
   /** One pass over the fleet with the injected clock; tests call it directly. Returns the changes made. */
   async function sweep(): Promise<PresenceChange[]> {
+    await deps.syncState?.();
     const now = clock.now();
     const moves: PresenceChange[] = [];
     const seenAt = new Map<string, Date>();
@@ -119,11 +122,12 @@ export function createPresence(deps: PresenceDeps) {
     const applied = await db.transaction().execute(async (trx) => {
       const done: PresenceChange[] = [];
       for (const m of moves) {
-        // Compare-and-set: a heartbeat committed since the read wins.
+        // Compare-and-set: a heartbeat committed since the read wins (asked of heartbeats, the
+        // record, as device_state is written behind them).
         const res = await sql`
           UPDATE device_presence p SET state = ${m.to}, since = ${now.toISOString()}::timestamptz
           WHERE p.device_id = ${m.deviceId} AND p.state = ${m.from}
-            AND NOT EXISTS (SELECT 1 FROM device_state s WHERE s.device_id = p.device_id AND s.received_at > ${seenAt.get(m.deviceId)!.toISOString()}::timestamptz)`.execute(trx);
+            AND NOT EXISTS (SELECT 1 FROM heartbeats h WHERE h.device_id = p.device_id AND h.received_at > ${seenAt.get(m.deviceId)!.toISOString()}::timestamptz)`.execute(trx);
         if (Number(res.numAffectedRows ?? 0) > 0) done.push(m);
       }
       await write(trx, done);

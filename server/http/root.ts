@@ -14,6 +14,12 @@ export interface HttpDeps {
   authenticate: Authenticator;
   isReady: () => Promise<{ ready: boolean; checks: Record<string, boolean> }>;
   routers: OpenAPIHono<HttpEnv>[];
+  /**
+   * Awaited before an API request is handled (downloads aside): the device state
+   * written behind the heartbeats catches up, so a client reads what the terminals
+   * were acknowledged for.
+   */
+  beforeApi?: () => Promise<void>;
 }
 
 export const API_PREFIX = '/api/v1';
@@ -48,6 +54,13 @@ export function createHttpApp(deps: HttpDeps): OpenAPIHono<HttpEnv> {
     return c.body(await deps.metrics.registry.metrics());
   });
 
+  const beforeApi = deps.beforeApi;
+  if (beforeApi) {
+    app.use(`${API_PREFIX}/*`, async (c, next) => {
+      if (!c.req.path.endsWith('/download')) await beforeApi();
+      await next();
+    });
+  }
   for (const r of deps.routers) app.route(API_PREFIX, r);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });

@@ -38,6 +38,20 @@ export class Batcher<T> {
     });
   }
 
+  /** Queues many items; resolves once all are durable, rejects with the first failure. One promise for all. */
+  addMany(items: readonly T[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('batcher is closed'));
+    if (items.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let left = items.length;
+      const done = () => {
+        if (--left === 0) resolve();
+      };
+      for (const item of items) this.#queue.push({ item, resolve: done, reject });
+      this.#schedule();
+    });
+  }
+
   #schedule(): void {
     if (this.#running >= (this.opts.concurrency ?? 1)) return;
     if (this.#queue.length >= this.opts.maxItems) {

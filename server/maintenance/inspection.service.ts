@@ -14,7 +14,7 @@ interface Row {
   vitals: Record<string, unknown> | null; reader_ok: number | null; reader_err: number | null; presence: string | null;
 }
 
-export function createInspection(deps: { db: Db; clock: Clock; outbox: Outbox }) {
+export function createInspection(deps: { db: Db; clock: Clock; outbox: Outbox; syncState?: () => Promise<void> }) {
   const { db, clock, outbox } = deps;
 
   async function fleet(): Promise<Row[]> {
@@ -35,6 +35,7 @@ export function createInspection(deps: { db: Db; clock: Clock; outbox: Outbox })
   /** Inspects the fleet now and stores the report; returns its summary. */
   async function run() {
     const startedAt = clock.now();
+    await deps.syncState?.(); // device_state is written behind the heartbeats
     const rows = await fleet();
     const newest = newestVersions(rows, await released(startedAt));
     const results = rows.map((r) => {

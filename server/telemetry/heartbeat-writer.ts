@@ -1,18 +1,28 @@
-// One statement per batch: heartbeats inserted (duplicates dropped by the
-// primary key), the latest state of each device upserted (its received_at is
-// the device's last seen), the devices' firmware/apps updated when they
-// change, new boots recorded, and the boots of the last hour read back for
-// the devices whose boot the caller does not know yet. A
-// single statement is atomic by itself, so the common batch needs no
-// BEGIN/COMMIT round trips. The CTE parts all read one snapshot: the boots
-// read back are the ones committed before plus the ones inserted here.
-// Planning this statement cost PostgreSQL as much as writing ~80 of its rows:
-// on PostgreSQL it is prepared once per connection ("-- prepare:",
+// The two ways a batch of heartbeats reaches the database.
+//
+// `appendBatch`: COPY into heartbeats, for the common batch, whose heartbeats
+// this process knows to be new (each device's next seq on a boot it has
+// recorded, versions unchanged). COPY cost PostgreSQL half what an INSERT of
+// the same rows did (bench/ingest). It has no ON CONFLICT: should a duplicate
+// slip through anyway (another instance wrote it), the whole COPY fails and the
+// caller writes the batch with `writeBatch`, which dedupes.
+//
+// `writeBatch`: one statement for everything else. Heartbeats inserted
+// (duplicates dropped by the primary key), the devices' firmware/apps updated
+// when they change, new boots recorded, the boots of the last hour read back
+// for the devices whose boot the caller does not know yet, and the device_state
+// reader sums of the devices whose state the caller does not hold. A single
+// statement is atomic by itself, so it needs no BEGIN/COMMIT round trips; its
+// CTE parts all read one snapshot. Planning it cost PostgreSQL as much as
+// writing ~80 of its rows: it is prepared once per connection ("-- prepare:",
 // server/db/pg-worker.mjs) and only bound and run after that.
+//
+// device_state itself is written behind (device-state.ts).
 import { sql, type Kysely } from 'kysely';
 import type { Heartbeat } from '../../protocol/messages.ts';
+import { copyRows, copyValue } from '../db/copy.ts';
 import type { Database } from '../db/schema.ts';
-import { READER_DECAY, readerCounts, vitalsOf } from './derive.ts';
+import { vitalsOf } from './derive.ts';
 
 export interface Item {
   deviceId: string;
@@ -23,13 +33,16 @@ export interface Item {
 export interface WriteResult {
   /** Indexes (into the items given) of the heartbeats that were new. */
   fresh: number[];
-  /** Decayed card-reader sums after the upsert, per device whose state moved. */
-  readers: Map<string, { ok: number; err: number }>;
   /** Boot times (ms) within the hour before the batch, per device asked about. */
   boots: Map<string, number[]>;
+  /** device_state's reader sums and receive time, per device asked about that has a state. */
+  states: Map<string, { ok: number; err: number; receivedAt: number }>;
 }
 
-interface Row { fresh: number[] | null; sd: string[] | null; sok: number[] | null; serr: number[] | null; bd: string[] | null; bat: number[] | null }
+interface Row {
+  fresh: number[] | null; bd: string[] | null; bat: number[] | null;
+  sd: string[] | null; sok: number[] | null; serr: number[] | null; sat: number[] | null;
+}
 
 /** What the caller knows of the batch's devices (hints: a wrong `true` costs a lookup, never a wrong row). */
 export interface BatchHints {
@@ -40,28 +53,41 @@ export interface BatchHints {
   /** The devices whose boots of the last hour are wanted, and since when. */
   bootDevices: string[];
   since: Date;
+  /** The devices whose device_state reader sums are wanted. */
+  stateDevices: string[];
 }
 
-/** Writes `items` (no two with the same device, bootId and seq). */
+const COLUMNS = ['device_id', 'boot_id', 'seq', 'ts', 'received_at', 'drift_ms', 'firmware', 'vitals'] as const;
+
+/** Appends `items`, all new heartbeats, with COPY (PostgreSQL only). Fails whole on a duplicate. */
+export async function appendBatch(db: Kysely<Database>, items: Item[]): Promise<void> {
+  const lines = new Array<string>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const { deviceId, receivedAt, hb } = items[i];
+    const r = receivedAt.getTime();
+    lines[i] = `${copyValue(deviceId)}\t${copyValue(hb.bootId)}\t${hb.seq}\t${new Date(hb.ts).toISOString()}\t${receivedAt.toISOString()}\t${r - hb.ts}\t${copyValue(hb.firmware)}\t${copyValue(JSON.stringify(vitalsOf(hb)))}`;
+  }
+  await copyRows(db, 'heartbeats', COLUMNS, lines);
+}
+
+/** Writes `items` (no two with the same device, bootId and seq), dropping the ones already stored. */
 export async function writeBatch(db: Kysely<Database>, items: Item[], hints: BatchHints): Promise<WriteResult> {
-  const { newBoot, newVersions, bootDevices, since } = hints;
+  const { newBoot, newVersions, bootDevices, since, stateDevices } = hints;
   // The batch travels as one JSON document, vitals nested: one native
-  // JSON.stringify instead of thirteen array literals escaped element by element
-  // by the driver (the vitals JSON twice over), which showed in the ingest profile.
+  // JSON.stringify instead of an array literal per column, escaped element by element by the driver.
   const rows = new Array<object>(items.length);
   for (let i = 0; i < items.length; i++) {
     const { deviceId, receivedAt, hb } = items[i];
-    const c = readerCounts(hb);
     rows[i] = {
       d: deviceId, b: hb.bootId, s: hb.seq, t: hb.ts, r: receivedAt.getTime(), f: hb.firmware, v: vitalsOf(hb), apps: hb.apps,
-      ok: c.ok, err: c.err, reason: hb.sys?.rebootReason ?? null, nb: newBoot[i], nv: newVersions[i], i,
+      reason: hb.sys?.rebootReason ?? null, nb: newBoot[i], nv: newVersions[i], i,
     };
   }
   const res = await sql<Row>`-- prepare: heartbeat_batch
     WITH x AS (
-      SELECT d, b, s, t, to_timestamp(r / 1000.0) AS r, r - t AS drift, f, v, apps, ok, err, reason, nb, nv, i
+      SELECT d, b, s, t, to_timestamp(r / 1000.0) AS r, r - t AS drift, f, v, apps, reason, nb, nv, i
       FROM json_to_recordset(${JSON.stringify(rows)}::json)
-        AS j(d text, b text, s bigint, t bigint, r bigint, f text, v jsonb, apps jsonb, ok float8, err float8, reason text, nb bool, nv bool, i int)
+        AS j(d text, b text, s bigint, t bigint, r bigint, f text, v jsonb, apps jsonb, reason text, nb bool, nv bool, i int)
     ), ins AS (
       INSERT INTO heartbeats (device_id, boot_id, seq, ts, received_at, drift_ms, firmware, vitals)
       SELECT d, b, s, to_timestamp(t / 1000.0), r, drift, f, v FROM x
@@ -69,30 +95,14 @@ export async function writeBatch(db: Kysely<Database>, items: Item[], hints: Bat
       RETURNING device_id, boot_id, seq
     ), fresh AS (
       SELECT x.* FROM x JOIN ins ON ins.device_id = x.d AND ins.boot_id = x.b AND ins.seq = x.s
-    ), latest AS (
-      -- Each device's newest heartbeat with the batch's reader sums, in one sorted pass (a
-      -- join of two CTEs here was planned as a nested loop: quadratic in the batch size).
-      -- Ordered by device so that concurrent statements lock device rows in the same order.
-      SELECT DISTINCT ON (d) *, sum(ok) OVER (PARTITION BY d) AS ok_sum, sum(err) OVER (PARTITION BY d) AS err_sum
-      FROM fresh ORDER BY d, r DESC, s DESC
-    ), st AS (
-      INSERT INTO device_state (device_id, boot_id, seq, ts, received_at, drift_ms, vitals, reader_ok, reader_err)
-      SELECT l.d, l.b, l.s, to_timestamp(l.t / 1000.0), l.r, l.drift, l.v, l.ok_sum, l.err_sum
-      FROM latest l ORDER BY l.d
-      ON CONFLICT (device_id) DO UPDATE SET boot_id = excluded.boot_id, seq = excluded.seq, ts = excluded.ts,
-        received_at = excluded.received_at, drift_ms = excluded.drift_ms, vitals = excluded.vitals,
-        reader_ok = device_state.reader_ok * ${READER_DECAY} + excluded.reader_ok,
-        reader_err = device_state.reader_err * ${READER_DECAY} + excluded.reader_err
-      WHERE device_state.received_at <= excluded.received_at
-      RETURNING device_id, reader_ok, reader_err
     ), dev AS (
       -- The device row only when the versions it reports change (last seen is device_state's),
       -- looked at only where the caller cannot tell they did not. A device's batches are written
       -- in order (ingest.ts shards by device); should two instances ever race on one device,
       -- its next heartbeat writes its versions again.
       UPDATE devices AS dv SET firmware = l.f, apps = l.apps
-      FROM latest l
-      WHERE l.nv AND dv.id = l.d AND (dv.firmware IS DISTINCT FROM l.f OR dv.apps IS DISTINCT FROM l.apps)
+      FROM (SELECT DISTINCT ON (d) d, f, apps FROM fresh WHERE nv ORDER BY d, r DESC, s DESC) l
+      WHERE dv.id = l.d AND (dv.firmware IS DISTINCT FROM l.f OR dv.apps IS DISTINCT FROM l.apps)
     ), bt AS (
       -- A boot id not seen before is a (re)boot, recorded with the reason the terminal gave.
       INSERT INTO device_boots (device_id, boot_id, at, reason)
@@ -103,17 +113,20 @@ export async function writeBatch(db: Kysely<Database>, items: Item[], hints: Bat
       SELECT device_id, at FROM bt
       UNION ALL SELECT device_id, at FROM device_boots
         WHERE device_id = ANY(${bootDevices}::text[]) AND at > ${since.toISOString()}::timestamptz
+    ), st AS (
+      SELECT device_id, reader_ok, reader_err, received_at FROM device_state WHERE device_id = ANY(${stateDevices}::text[])
     )
     -- One row of arrays rather than a row per heartbeat: far less to parse on the hot path.
     SELECT (SELECT array_agg(i) FROM fresh) AS fresh,
+      (SELECT array_agg(device_id ORDER BY device_id, at) FROM boots) AS bd,
+      (SELECT array_agg((extract(epoch FROM at) * 1000)::float8 ORDER BY device_id, at) FROM boots) AS bat,
       (SELECT array_agg(device_id ORDER BY device_id) FROM st) AS sd,
       (SELECT array_agg(reader_ok ORDER BY device_id) FROM st) AS sok,
       (SELECT array_agg(reader_err ORDER BY device_id) FROM st) AS serr,
-      (SELECT array_agg(device_id ORDER BY device_id, at) FROM boots) AS bd,
-      (SELECT array_agg((extract(epoch FROM at) * 1000)::float8 ORDER BY device_id, at) FROM boots) AS bat`.execute(db);
+      (SELECT array_agg((extract(epoch FROM received_at) * 1000)::float8 ORDER BY device_id) FROM st) AS sat`.execute(db);
   const row = res.rows[0];
-  const out: WriteResult = { fresh: (row.fresh ?? []).map(Number), readers: new Map(), boots: new Map(bootDevices.map((id) => [id, []])) };
-  (row.sd ?? []).forEach((d, j) => out.readers.set(d, { ok: Number(row.sok![j]), err: Number(row.serr![j]) }));
+  const out: WriteResult = { fresh: (row.fresh ?? []).map(Number), boots: new Map(bootDevices.map((id) => [id, []])), states: new Map() };
   (row.bd ?? []).forEach((d, j) => out.boots.get(d)?.push(Number(row.bat![j])));
+  (row.sd ?? []).forEach((d, j) => out.states.set(d, { ok: Number(row.sok![j]), err: Number(row.serr![j]), receivedAt: Number(row.sat![j]) }));
   return out;
 }

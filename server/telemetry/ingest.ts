@@ -2,17 +2,22 @@
 // batch (heartbeat-writer.ts; never one INSERT per message); a heartbeat's
 // promise resolves only when its batch is committed, and the broker sends
 // PUBACK only then (server/mqtt/broker.ts). Duplicates (device, bootId, seq)
-// are dropped by the primary key. Batches are sharded by device: several are
-// written at once on a real pool, never two holding the same device, so each
-// device's heartbeats are written in order and batches never wait on each
-// other's row locks. Rule evaluation runs after the commit, off the PUBACK path.
+// are dropped. Batches are sharded by device: several are written at once on a
+// real pool, never two holding the same device, so each device's heartbeats
+// are written in order and batches never wait on each other's row locks.
+// On PostgreSQL the heartbeats this process knows to be new are appended with
+// COPY; the rest (a device's first heartbeats after it connects, new boots,
+// new versions, resends) go through the statement that dedupes. The latest
+// state of each device is written behind (device-state.ts). Rule evaluation
+// runs after the commit, off the PUBACK path.
 import type { Kysely } from 'kysely';
 import type { Heartbeat } from '../../protocol/messages.ts';
 import { isTransientDbError, type Db } from '../db/index.ts';
 import type { Database } from '../db/schema.ts';
 import { Batcher } from '../lib/batcher.ts';
-import { deriveMetrics } from './derive.ts';
-import { writeBatch, type Item } from './heartbeat-writer.ts';
+import { deriveMetrics, readerCounts, vitalsOf } from './derive.ts';
+import { createDeviceState } from './device-state.ts';
+import { appendBatch, writeBatch, type Item, type WriteResult } from './heartbeat-writer.ts';
 
 export type { Item } from './heartbeat-writer.ts';
 
@@ -47,11 +52,11 @@ type Versions = Pick<Heartbeat, 'firmware' | 'apps'>;
 /**
  * What this process knows of a device from the batches it committed: its
  * current boot (recorded in device_boots) with the boot times of the last hour,
- * and the versions it reported (written to its row). Hints only: a miss sends
- * the question to the database, which decides.
+ * the highest seq stored on that boot, and the versions it reported (written
+ * to its row). Hints only: a miss sends the question to the database, which decides.
  */
 interface Known extends Versions {
-  boot?: { id: string; times: number[] };
+  boot?: { id: string; times: number[]; seq: number };
 }
 
 function sameVersions(known: Versions | undefined, hb: Versions): boolean {
@@ -63,6 +68,9 @@ function sameVersions(known: Versions | undefined, hb: Versions): boolean {
   }
   return n === Object.keys(known.apps).length;
 }
+
+/** A unique violation: a heartbeat appended as new was stored already. */
+const isDuplicate = (err: unknown) => (err as { code?: string } | null)?.code === '23505';
 
 function latestPerDevice(items: Item[]): Seen[] {
   const latest = new Map<string, Date>();
@@ -77,17 +85,82 @@ export interface IngestOptions {
   maxItems?: number;
   maxDelayMs?: number;
   concurrency?: number;
+  /** Append new heartbeats with COPY (PostgreSQL; PGlite's driver cannot). */
+  copy?: boolean;
+  /** Longest a device's new state waits to be written to device_state. */
+  stateFlushMs?: number;
   /** Told of every batch written: its size, how many were new, and how long it took. */
   onBatch?: (size: number, fresh: number, seconds: number) => void;
+  /** Told when writing device_state in the background failed (it is retried). */
+  onError?: (err: unknown) => void;
 }
 
 export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptions) {
   const known = new Map<string, Known>();
+  const state = createDeviceState({ db: deps.db, flushMs: deps.stateFlushMs, onError: deps.onError });
+  /** Heartbeats appended with COPY, written with the checking statement, and appends refused as duplicates. */
+  const counts = { appended: 0, checked: 0, conflicts: 0 };
 
   async function flush(batch: Item[]): Promise<void> {
     const started = performance.now();
     const fresh = await write(batch);
     deps.onBatch?.(batch.length, fresh, (performance.now() - started) / 1000);
+  }
+
+  /** Whether a heartbeat is surely new and changes nothing but its own row and the device's state. */
+  function appendable(it: Item): boolean {
+    const k = known.get(it.deviceId);
+    return !!k?.boot && k.boot.id === it.hb.bootId && it.hb.seq > k.boot.seq && sameVersions(k, it.hb) && state.has(it.deviceId);
+  }
+
+  /** The statement that dedupes, with what it must look up for these items. */
+  function writeChecked(db: Kysely<Database>, items: Item[]): Promise<WriteResult> {
+    const newBoot = items.map((it) => known.get(it.deviceId)?.boot?.id !== it.hb.bootId);
+    const newVersions = items.map((it) => !sameVersions(known.get(it.deviceId), it.hb));
+    const bootDevices = [...new Set(items.filter((_, i) => newBoot[i]).map((it) => it.deviceId))];
+    const stateDevices = [...new Set(items.filter((it) => !state.has(it.deviceId)).map((it) => it.deviceId))];
+    const since = new Date(Math.min(...items.map((it) => it.receivedAt.getTime())) - HOUR_MS);
+    return writeBatch(db, items, { newBoot, newVersions, bootDevices, since, stateDevices });
+  }
+
+  /** Takes in committed items: what they teach about their devices, their state, and their rule observations. Returns how many were new. */
+  function committed(items: Item[], isNew: (i: number) => boolean, checked?: WriteResult): number {
+    // Every boot id and version of the items is recorded now, with the boots of the last hour read back.
+    if (checked) {
+      // The reader sums device_state holds (none yet: zero) for the devices this process did not hold.
+      for (const it of items) if (!state.has(it.deviceId)) state.seed(it.deviceId, checked.states.get(it.deviceId) ?? { ok: 0, err: 0, receivedAt: -Infinity });
+    }
+    for (const it of items) {
+      const times = checked?.boots.get(it.deviceId);
+      let k = known.get(it.deviceId);
+      if (!k) known.set(it.deviceId, (k = { firmware: it.hb.firmware, apps: it.hb.apps }));
+      else {
+        k.firmware = it.hb.firmware;
+        k.apps = it.hb.apps;
+      }
+      if (times) k.boot = { id: it.hb.bootId, times, seq: it.hb.seq };
+      else if (k.boot?.id === it.hb.bootId && it.hb.seq > k.boot.seq) k.boot.seq = it.hb.seq;
+    }
+    const observations: Observation[] = [];
+    items.forEach((it, i) => {
+      if (!isNew(i)) return; // a duplicate: dropped silently
+      const c = readerCounts(it.hb);
+      const r = it.receivedAt.getTime();
+      const reader = state.apply({ deviceId: it.deviceId, bootId: it.hb.bootId, seq: it.hb.seq, ts: it.hb.ts, receivedAt: r, vitals: vitalsOf(it.hb), ok: c.ok, err: c.err });
+      const bootsLastHour = (known.get(it.deviceId)?.boot?.times ?? []).filter((t) => t > r - HOUR_MS).length;
+      const metrics = deriveMetrics(it.hb, { receivedAt: it.receivedAt, readerOk: reader.ok, readerErr: reader.err, bootsLastHour });
+      observations.push({ deviceId: it.deviceId, at: it.receivedAt, metrics });
+    });
+    if (observations.length > 0) deps.hooks?.afterCommit?.(observations);
+    return observations.length;
+  }
+
+  async function checkedPart(items: Item[]): Promise<number> {
+    if (items.length === 0) return 0;
+    const w = await writeChecked(deps.db, items);
+    counts.checked += items.length;
+    const fresh = new Set(w.fresh);
+    return committed(items, (i) => fresh.has(i), w);
   }
 
   /** Writes one batch; resolves with how many heartbeats were new. */
@@ -97,54 +170,63 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
       const k = key(it.deviceId, it.hb.bootId, it.hb.seq);
       return seenKeys.has(k) ? false : (seenKeys.add(k), true); // a resend in the same batch: written once
     });
-    const newBoot = items.map((it) => known.get(it.deviceId)?.boot?.id !== it.hb.bootId);
-    const newVersions = items.map((it) => !sameVersions(known.get(it.deviceId), it.hb));
-    const bootDevices = [...new Set(items.filter((_, i) => newBoot[i]).map((it) => it.deviceId))];
-    const since = new Date(Math.min(...items.map((it) => it.receivedAt.getTime())) - HOUR_MS);
-    const seen = latestPerDevice(items);
-    const moving = deps.hooks?.needsTransaction ? deps.hooks.needsTransaction(seen) : seen;
-    let after: (() => void) | void = undefined;
-    const written = moving.length === 0 || !deps.hooks?.inTransaction
-      ? await writeBatch(deps.db, items, { newBoot, newVersions, bootDevices, since })
-      : await deps.db.transaction().execute(async (trx) => {
-        const w = await writeBatch(trx, items, { newBoot, newVersions, bootDevices, since });
-        after = await deps.hooks!.inTransaction!(trx, moving);
-        return w;
+    const moving = deps.hooks?.needsTransaction ? deps.hooks.needsTransaction(latestPerDevice(items)) : [];
+    if (moving.length > 0 && deps.hooks?.inTransaction) {
+      // The presence write shares the heartbeats' transaction (an append failing in it would abort it,
+      // so these batches, a device's first heartbeat in a while, are written checked).
+      const { w, after } = await deps.db.transaction().execute(async (trx) => {
+        const written = await writeChecked(trx, items);
+        return { w: written, after: await deps.hooks!.inTransaction!(trx, moving) };
       });
-    // Committed: every boot id and version of the batch is recorded now, with the boots of the last hour read back.
-    for (const it of items) {
-      const times = written.boots.get(it.deviceId);
-      const boot = times ? { id: it.hb.bootId, times } : undefined;
-      const k = known.get(it.deviceId);
-      if (!k) known.set(it.deviceId, { firmware: it.hb.firmware, apps: it.hb.apps, boot });
-      else {
-        k.firmware = it.hb.firmware;
-        k.apps = it.hb.apps;
-        if (boot) k.boot = boot;
+      after?.();
+      counts.checked += items.length;
+      const fresh = new Set(w.fresh);
+      return committed(items, (i) => fresh.has(i), w);
+    }
+    // Each part commits on its own (a single statement each): taken in as soon as it is.
+    const append: Item[] = [];
+    const check: Item[] = [];
+    for (const it of items) (deps.copy && appendable(it) ? append : check).push(it);
+    let fresh = 0;
+    if (append.length > 0) {
+      try {
+        await appendBatch(deps.db, append);
+        counts.appended += append.length;
+        fresh += committed(append, () => true);
+      } catch (err) {
+        if (!isDuplicate(err)) throw err;
+        counts.conflicts++;
+        check.push(...append); // another writer got there first: dedupe
+        check.sort((x, y) => x.receivedAt.getTime() - y.receivedAt.getTime());
       }
     }
-    if (written.fresh.length === 0) return 0; // all duplicates: dropped silently
-    (after as (() => void) | void)?.();
-    const fresh = written.fresh.map((i) => items[i]);
-    deps.hooks?.afterCommit?.(fresh.map((it) => {
-      const reader = written.readers.get(it.deviceId) ?? { ok: 0, err: 0 };
-      const bootsLastHour = (known.get(it.deviceId)?.boot?.times ?? []).filter((t) => t > it.receivedAt.getTime() - HOUR_MS).length;
-      const metrics = deriveMetrics(it.hb, { receivedAt: it.receivedAt, readerOk: reader.ok, readerErr: reader.err, bootsLastHour });
-      return { deviceId: it.deviceId, at: it.receivedAt, metrics };
-    }));
-    return fresh.length;
+    return fresh + await checkedPart(check);
   }
 
-  // Batches are idempotent (heartbeats dedupe on insert), so a deadlock is simply retried.
+  // Batches are idempotent (heartbeats dedupe), so a deadlock is simply retried.
   const opts = { maxItems: deps.maxItems ?? 1_000, maxDelayMs: deps.maxDelayMs ?? 10, flush, retryable: isTransientDbError };
   const shards = Array.from({ length: Math.max(1, deps.concurrency ?? 4) }, () => new Batcher<Item>(opts));
 
   return {
     accept: (deviceId: string, receivedAt: Date, hb: Heartbeat) => shards[fnv(deviceId) % shards.length].add({ deviceId, receivedAt, hb }),
     /** Forgets what this process knows of a device (a new session, maybe after another instance): its next heartbeat asks the database. */
-    forget: (deviceId: string) => { known.delete(deviceId); },
-    drain: async () => { await Promise.all(shards.map((s) => s.drain())); },
-    close: async () => { await Promise.all(shards.map((s) => s.close())); },
+    forget: (deviceId: string) => {
+      known.delete(deviceId);
+      state.forget(deviceId);
+    },
+    counts: () => ({ ...counts }),
+    /** Resolves once device_state holds every heartbeat acknowledged so far (for readers of it). */
+    sync: () => state.sync(),
+    /** Start-up, before terminals connect: device_state caught up with heartbeats a crash left unfolded. */
+    recover: () => state.recover(),
+    drain: async () => {
+      await Promise.all(shards.map((s) => s.drain()));
+      await state.sync();
+    },
+    close: async () => {
+      await Promise.all(shards.map((s) => s.close()));
+      await state.close();
+    },
   };
 }
 
