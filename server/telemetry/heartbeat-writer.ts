@@ -22,13 +22,19 @@ import { sql, type Kysely } from 'kysely';
 import type { Heartbeat } from '../../protocol/messages.ts';
 import { copyRows, copyValue } from '../db/copy.ts';
 import type { Database } from '../db/schema.ts';
+import { isoTime } from '../lib/iso-time.ts';
 import { vitalsOf } from './derive.ts';
 
 export interface Item {
   deviceId: string;
   receivedAt: Date;
   hb: Heartbeat;
+  /** vitalsOf(hb), once computed (`vitals(item)`); never mutated. */
+  vitals?: Record<string, unknown>;
 }
+
+/** The item's vitals, computed once however many writers ask. */
+export const vitals = (it: Item): Record<string, unknown> => (it.vitals ??= vitalsOf(it.hb));
 
 export interface WriteResult {
   /** Indexes (into the items given) of the heartbeats that were new. */
@@ -63,9 +69,10 @@ const COLUMNS = ['device_id', 'boot_id', 'seq', 'ts', 'received_at', 'drift_ms',
 export async function appendBatch(db: Kysely<Database>, items: Item[]): Promise<void> {
   const lines = new Array<string>(items.length);
   for (let i = 0; i < items.length; i++) {
-    const { deviceId, receivedAt, hb } = items[i];
+    const it = items[i];
+    const { deviceId, receivedAt, hb } = it;
     const r = receivedAt.getTime();
-    lines[i] = `${copyValue(deviceId)}\t${copyValue(hb.bootId)}\t${hb.seq}\t${new Date(hb.ts).toISOString()}\t${receivedAt.toISOString()}\t${r - hb.ts}\t${copyValue(hb.firmware)}\t${copyValue(JSON.stringify(vitalsOf(hb)))}`;
+    lines[i] = `${copyValue(deviceId)}\t${copyValue(hb.bootId)}\t${hb.seq}\t${isoTime(hb.ts)}\t${isoTime(r)}\t${r - hb.ts}\t${copyValue(hb.firmware)}\t${copyValue(JSON.stringify(vitals(it)))}`;
   }
   await copyRows(db, 'heartbeats', COLUMNS, lines);
 }
@@ -79,7 +86,7 @@ export async function writeBatch(db: Kysely<Database>, items: Item[], hints: Bat
   for (let i = 0; i < items.length; i++) {
     const { deviceId, receivedAt, hb } = items[i];
     rows[i] = {
-      d: deviceId, b: hb.bootId, s: hb.seq, t: hb.ts, r: receivedAt.getTime(), f: hb.firmware, v: vitalsOf(hb), apps: hb.apps,
+      d: deviceId, b: hb.bootId, s: hb.seq, t: hb.ts, r: receivedAt.getTime(), f: hb.firmware, v: vitals(items[i]), apps: hb.apps,
       reason: hb.sys?.rebootReason ?? null, nb: newBoot[i], nv: newVersions[i], i,
     };
   }

@@ -15,9 +15,9 @@ import type { Heartbeat } from '../../protocol/messages.ts';
 import { isTransientDbError, type Db } from '../db/index.ts';
 import type { Database } from '../db/schema.ts';
 import { Batcher } from '../lib/batcher.ts';
-import { deriveMetrics, readerCounts, vitalsOf } from './derive.ts';
+import { deriveMetrics, readerCounts } from './derive.ts';
 import { createDeviceState } from './device-state.ts';
-import { appendBatch, writeBatch, type Item, type WriteResult } from './heartbeat-writer.ts';
+import { appendBatch, vitals, writeBatch, type Item, type WriteResult } from './heartbeat-writer.ts';
 
 export type { Item } from './heartbeat-writer.ts';
 
@@ -146,8 +146,9 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
       if (!isNew(i)) return; // a duplicate: dropped silently
       const c = readerCounts(it.hb);
       const r = it.receivedAt.getTime();
-      const reader = state.apply({ deviceId: it.deviceId, bootId: it.hb.bootId, seq: it.hb.seq, ts: it.hb.ts, receivedAt: r, vitals: vitalsOf(it.hb), ok: c.ok, err: c.err });
-      const bootsLastHour = (known.get(it.deviceId)?.boot?.times ?? []).filter((t) => t > r - HOUR_MS).length;
+      const reader = state.apply({ deviceId: it.deviceId, bootId: it.hb.bootId, seq: it.hb.seq, ts: it.hb.ts, receivedAt: r, vitals: vitals(it), ok: c.ok, err: c.err });
+      let bootsLastHour = 0;
+      for (const t of known.get(it.deviceId)?.boot?.times ?? []) if (t > r - HOUR_MS) bootsLastHour++;
       const metrics = deriveMetrics(it.hb, { receivedAt: it.receivedAt, readerOk: reader.ok, readerErr: reader.err, bootsLastHour });
       observations.push({ deviceId: it.deviceId, at: it.receivedAt, metrics });
     });
