@@ -5,6 +5,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { copyRows, copyValue } from '../server/db/copy.ts';
+import { createDb } from '../server/db/index.ts';
 import { randomChars } from '../server/lib/ids.ts';
 import { dbKind, sharedDb } from './helpers/db.ts';
 
@@ -90,6 +91,20 @@ describe(`database layer (${dbKind()})`, () => {
       expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(db)).rows[0].n).toBe(2);
     } finally {
       await sql`drop table ${sql.table(table)}`.execute(db);
+    }
+  });
+
+  // The worker pool (PostgreSQL): a release rides on the next statement or goes alone a turn later.
+  if (dbKind() === 'postgres') it('serves statement after statement from a pool of one connection, every release reaching the worker', async () => {
+    const one = await createDb({ databaseUrl: process.env.DATABASE_URL!, poolSize: 1 });
+    try {
+      for (let i = 0; i < 20; i++) expect((await sql<{ v: number }>`select ${i}::int as v`.execute(one.db)).rows[0].v).toBe(i);
+      await one.db.transaction().execute((trx) => sql`select 1`.execute(trx));
+      await new Promise((r) => setTimeout(r, 20)); // no statement followed the last release: it went alone
+      const [a, b] = await Promise.all([sql<{ v: number }>`select 1 as v`.execute(one.db), sql<{ v: number }>`select 2 as v`.execute(one.db)]);
+      expect([a.rows[0].v, b.rows[0].v]).toEqual([1, 2]);
+    } finally {
+      await one.close();
     }
   });
 

@@ -6,7 +6,8 @@
 // rows}, on the connection `client` or, without one, on a connection taken
 // from the pool for the caller (its id comes back as the answer's `client`);
 // COPY … FROM STDIN with its data as the one parameter (see COPY_IN);
-// {op: 'release', client, broken}, not answered; {id, op: 'end'}. Every answer
+// {op: 'release', releases: [{client, broken}]}, not answered (any message may
+// carry `releases`, handled before it); {id, op: 'end'}. Every answer
 // is {id, ok, value, client} or {id, ok: false, error, client} with the driver
 // error's fields (code, constraint, detail…).
 import { parentPort, workerData } from 'node:worker_threads';
@@ -97,14 +98,16 @@ async function handle(m) {
   }
 }
 
-function release(m) {
-  const client = clients.get(m.client);
-  clients.delete(m.client);
-  client?.release(m.broken ? new Error('connection released after an error') : undefined);
+function release({ client: id, broken }) {
+  const client = clients.get(id);
+  clients.delete(id);
+  client?.release(broken ? new Error('connection released after an error') : undefined);
 }
 
 parentPort.on('message', (m) => {
-  if (m.op === 'release') return release(m);
+  // Releases ride on the next message, or come alone.
+  if (m.releases) for (const r of m.releases) release(r);
+  if (m.op === 'release') return;
   handle(m).then(
     ([value, client]) => parentPort.postMessage({ id: m.id, ok: true, value, client }),
     (err) => {

@@ -11,6 +11,9 @@ describe('topic ACL', () => {
     expect(checkPublish('dev_a1', 'fleet/dev_a1/cmd')).toEqual({ ok: false, reason: 'not_uplink' });
     expect(checkPublish('dev_a1', 'other/dev_a1/heartbeat')).toEqual({ ok: false, reason: 'foreign_topic' });
     expect(checkPublish('dev_a1', 'fleet/dev_a1/heartbeat/extra')).toEqual({ ok: false, reason: 'foreign_topic' });
+    // A client id that is a prefix of another device's id owns none of its topics.
+    expect(checkPublish('dev_a', 'fleet/dev_a1/heartbeat')).toEqual({ ok: false, reason: 'other_device' });
+    expect(checkPublish('dev_a1', 'fleet/dev_a1/')).toEqual({ ok: false, reason: 'foreign_topic' });
   });
   it('lets a terminal subscribe only to its own downlink topics, no wildcards', () => {
     expect(checkSubscribe('dev_a1', 'fleet/dev_a1/cmd').ok).toBe(true);

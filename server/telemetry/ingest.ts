@@ -66,7 +66,8 @@ function sameVersions(known: Versions | undefined, hb: Versions): boolean {
     if (known.apps[k] !== hb.apps[k]) return false;
     n++;
   }
-  return n === Object.keys(known.apps).length;
+  for (const _ in known.apps) n--; // as many apps as known (no array built on this per-heartbeat path)
+  return n === 0;
 }
 
 /** A unique violation: a heartbeat appended as new was stored already. */
