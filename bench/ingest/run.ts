@@ -21,7 +21,7 @@ import { killAll, sleep, startBaseline, startLoader, startPosfleet, type Loader,
 const { values: a } = parseArgs({ options: {
   terminals: { type: 'string', default: '2000' }, loaders: { type: 'string', default: '2' }, inflight: { type: 'string', default: '4' },
   start: { type: 'string', default: '1000' }, step: { type: 'string', default: '1.4' }, seconds: { type: 'string', default: '6' },
-  'max-rate': { type: 'string', default: '40000' }, only: { type: 'string' }, rounds: { type: 'string', default: '2' },
+  'max-rate': { type: 'string', default: '40000' }, only: { type: 'string' }, rounds: { type: 'string', default: '5' },
 } });
 const N = Number(a.terminals), L = Number(a.loaders), ROUNDS = Math.max(1, Number(a.rounds)), STEP_MS = Number(a.seconds) * 1000, WARMUP_MS = 1_500;
 const url = process.env.DATABASE_URL;
