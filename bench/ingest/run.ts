@@ -8,7 +8,7 @@
 // processes, the figures at 2x, and heartbeats acknowledged but not stored.
 // The peak is the best step of the run, the 2x step included.
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node --import tsx bench/ingest/run.ts \
-//     [--terminals 2000] [--loaders 2] [--inflight 4] [--start 1000] [--step 1.4] [--seconds 6] [--max-rate 40000] [--rounds 2]
+//     [--terminals 2000] [--loaders 2] [--inflight 4] [--start 1000] [--step 1.4] [--seconds 6] [--max-rate 40000] [--rounds 5]
 // With several rounds (posfleet then baseline, each on a fresh database) the
 // ratio printed is the median of the rounds' ratios.
 import { parseArgs } from 'node:util';
