@@ -12,6 +12,7 @@
 // error's fields (code, constraint, detail…).
 import { parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
+import { copyIn } from './copy-in.mjs';
 
 // The same type parsing as server/db/index.ts.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -29,36 +30,8 @@ pool.on('error', () => undefined);
 const PREPARE = /^-- prepare: ([a-z0-9_-]+)\n/;
 
 // "COPY table (columns) FROM STDIN" takes its rows, in COPY's text format, as
-// its one parameter (server/db/copy.ts): the protocol's copy-in sub-protocol,
-// spoken through the driver's "submittable" query interface.
+// its one parameter (server/db/copy.ts), fed through copy-in.mjs.
 const COPY_IN = /^COPY [^;]+ FROM STDIN$/;
-
-class CopyIn {
-  constructor(text, data, done) {
-    this.text = text;
-    this.data = data;
-    this.done = done;
-  }
-  submit(connection) { connection.query(this.text); }
-  handleCopyInResponse(connection) {
-    connection.sendCopyFromChunk(this.data);
-    connection.endCopyFrom();
-  }
-  handleCommandComplete(msg) { this.command = msg.text; }
-  // The driver drops the query on an error: no ReadyForQuery reaches it after one.
-  handleError(err) { this.done(err); }
-  handleReadyForQuery() { this.done(undefined, this.command); }
-}
-
-function copyIn(client, text, data) {
-  return new Promise((resolve, reject) => {
-    client.query(new CopyIn(text, Buffer.from(data), (err, command) => {
-      if (err) return reject(err);
-      // "COPY 123"
-      resolve({ command: 'COPY', rowCount: Number(String(command).split(' ')[1] ?? 0), rows: [] });
-    }));
-  });
-}
 
 const clients = new Map();
 let nextClient = 1;

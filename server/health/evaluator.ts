@@ -44,7 +44,7 @@ async function loadDevices(db: Kysely<Database>, ids: string[]): Promise<Map<str
 export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; outbox: Outbox; log: Logger; openTicket?: TicketOpener }) {
   const { db, rules, alerts, outbox } = deps;
 
-  type Tentative = { deviceId: string; rule: Rule; state?: RuleState; effect?: 'open' | 'touch' | 'resolve'; value?: unknown; at: Date; flapping: boolean };
+  type Tentative = { deviceId: string; rule: Rule; effect: 'open' | 'touch' | 'resolve'; value?: unknown; at: Date; flapping: boolean };
 
   /**
    * Steps every applicable rule for every observation, in time order; pure apart from
@@ -94,7 +94,7 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
     for (const e of tentative.effects) {
       const device = live(e.deviceId, e.rule);
       if (!device) continue;
-      effects.push(e.effect === 'resolve' ? { kind: 'resolve', device, rule: e.rule } : { kind: e.effect!, device, rule: e.rule, value: e.value, at: e.at, flapping: e.flapping });
+      effects.push(e.effect === 'resolve' ? { kind: 'resolve', device, rule: e.rule } : { kind: e.effect, device, rule: e.rule, value: e.value, at: e.at, flapping: e.flapping });
     }
     return { changed, effects };
   }

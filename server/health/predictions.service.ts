@@ -6,6 +6,7 @@ import type { Db } from '../db/index.ts';
 import type { Outbox } from '../events/outbox.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Tickets } from '../maintenance/tickets.service.ts';
+import { readerCountSql } from '../telemetry/derive.ts';
 import { PREDICTION_TICKETS, predictBattery, predictPrinterHead, predictReader, type Prediction, type Trend } from './predictions.ts';
 
 export const WINDOW_DAYS = 30;
@@ -30,8 +31,7 @@ export function createPredictions(deps: { db: Db; clock: Clock; outbox: Outbox; 
       WITH hb AS (
         SELECT h.device_id, extract(epoch FROM h.received_at) / 86400 AS x, date_trunc('day', h.received_at) AS day,
           (h.vitals #>> '{battery,healthPct}')::float8 AS bh, (h.vitals #>> '{printer,linesPrinted}')::float8 AS lp,
-          coalesce((h.vitals #>> '{reader,swipeOk}')::float8, 0) + coalesce((h.vitals #>> '{reader,chipOk}')::float8, 0) + coalesce((h.vitals #>> '{reader,tapOk}')::float8, 0) AS rok,
-          coalesce((h.vitals #>> '{reader,swipeErr}')::float8, 0) + coalesce((h.vitals #>> '{reader,chipErr}')::float8, 0) + coalesce((h.vitals #>> '{reader,tapErr}')::float8, 0) AS rerr
+          ${readerCountSql('h.vitals', 'Ok')} AS rok, ${readerCountSql('h.vitals', 'Err')} AS rerr
         FROM heartbeats h WHERE h.received_at >= ${since}::timestamptz ${deviceId ? sql`AND h.device_id = ${deviceId}` : sql``}
       ), daily AS (
         SELECT device_id, extract(epoch FROM day) / 86400 AS x, sum(rerr) / sum(rok + rerr) AS rate

@@ -2,6 +2,7 @@
 // the vitals as reported, plus clock drift, patch age, reboots in the last
 // hour, the card-reader error rate over recent transactions and the hottest
 // temperature reported.
+import { sql, type RawBuilder } from 'kysely';
 import type { Heartbeat } from '../../protocol/messages.ts';
 
 const DAY_MS = 86_400_000;
@@ -17,6 +18,11 @@ export function vitalsOf(hb: Heartbeat): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k in hb) if (!ENVELOPE.has(k)) out[k] = (hb as Record<string, unknown>)[k];
   return out;
+}
+
+/** The card reads `readerCounts` sums, in SQL, over a stored heartbeat's vitals (`vitals`: the column, e.g. "h.vitals"). */
+export function readerCountSql(vitals: string, side: 'Ok' | 'Err'): RawBuilder<number> {
+  return sql.raw(['swipe', 'chip', 'tap'].map((k) => `coalesce((${vitals} #>> '{reader,${k}${side}}')::float8, 0)`).join(' + '));
 }
 
 export function readerCounts(hb: Heartbeat): { ok: number; err: number } {

@@ -12,7 +12,7 @@
 // device_state the heartbeats committed after it was last written.
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
-import { READER_DECAY } from './derive.ts';
+import { READER_DECAY, readerCountSql } from './derive.ts';
 
 export interface StateUpdate {
   deviceId: string;
@@ -45,9 +45,11 @@ export interface DeviceStateOptions {
   onError?: (err: unknown) => void;
 }
 
-/** Card reads counted in the vitals of a stored heartbeat (derive.ts readerCounts, in SQL). */
-const readerSql = (side: 'Ok' | 'Err') => sql.raw(['swipe', 'chip', 'tap']
-  .map((k) => `coalesce((h.vitals->'reader'->>'${k}${side}')::float8, 0)`).join(' + '));
+/** device_state's upsert: an older state never replaces a newer one (another instance may have written the device since). */
+const UPSERT = sql`ON CONFLICT (device_id) DO UPDATE SET boot_id = excluded.boot_id, seq = excluded.seq, ts = excluded.ts,
+  received_at = excluded.received_at, drift_ms = excluded.drift_ms, vitals = excluded.vitals,
+  reader_ok = excluded.reader_ok, reader_err = excluded.reader_err
+  WHERE device_state.received_at <= excluded.received_at`;
 
 export function createDeviceState(opts: DeviceStateOptions) {
   const { db } = opts;
@@ -107,17 +109,13 @@ export function createDeviceState(opts: DeviceStateOptions) {
     }
     dirty.clear();
     try {
-      // Ordered by device: concurrent writers lock rows in the same order. An older state never
-      // replaces a newer one (another instance may have written the device since).
+      // Ordered by device: concurrent writers lock rows in the same order.
       await sql`-- prepare: device_state_flush
         INSERT INTO device_state (device_id, boot_id, seq, ts, received_at, drift_ms, vitals, reader_ok, reader_err)
         SELECT d, b, s, to_timestamp(t / 1000.0), to_timestamp(r / 1000.0), r - t, v, ok, err
         FROM json_to_recordset(${JSON.stringify(rows)}::json) AS j(d text, b text, s bigint, t bigint, r bigint, v jsonb, ok float8, err float8)
         ORDER BY d
-        ON CONFLICT (device_id) DO UPDATE SET boot_id = excluded.boot_id, seq = excluded.seq, ts = excluded.ts,
-          received_at = excluded.received_at, drift_ms = excluded.drift_ms, vitals = excluded.vitals,
-          reader_ok = excluded.reader_ok, reader_err = excluded.reader_err
-        WHERE device_state.received_at <= excluded.received_at`.execute(db);
+        ${UPSERT}`.execute(db);
     } catch (err) {
       // Not written: pending again, unless a newer heartbeat took its place meanwhile.
       for (const u of taken) {
@@ -161,7 +159,7 @@ export function createDeviceState(opts: DeviceStateOptions) {
         FROM devices dv
         LEFT JOIN device_state s ON s.device_id = dv.id
         CROSS JOIN LATERAL (
-          SELECT h.boot_id, h.seq, h.ts, h.received_at, h.drift_ms, h.vitals, ${readerSql('Ok')} AS ok, ${readerSql('Err')} AS err
+          SELECT h.boot_id, h.seq, h.ts, h.received_at, h.drift_ms, h.vitals, ${readerCountSql('h.vitals', 'Ok')} AS ok, ${readerCountSql('h.vitals', 'Err')} AS err
           FROM heartbeats h
           WHERE h.device_id = dv.id AND h.received_at > coalesce(s.received_at, '-infinity'::timestamptz)
         ) h
@@ -177,10 +175,7 @@ export function createDeviceState(opts: DeviceStateOptions) {
       FROM newer x JOIN folded f ON f.device_id = x.device_id
       WHERE x.k = 0
       ORDER BY x.device_id
-      ON CONFLICT (device_id) DO UPDATE SET boot_id = excluded.boot_id, seq = excluded.seq, ts = excluded.ts,
-        received_at = excluded.received_at, drift_ms = excluded.drift_ms, vitals = excluded.vitals,
-        reader_ok = excluded.reader_ok, reader_err = excluded.reader_err
-      WHERE device_state.received_at <= excluded.received_at`.execute(db);
+      ${UPSERT}`.execute(db);
     return Number(res.numAffectedRows ?? 0);
   }
 

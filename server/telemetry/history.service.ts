@@ -6,6 +6,7 @@ import type { Db } from '../db/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import { decodeCursor, encodeCursor } from '../lib/cursor.ts';
+import { readerCountSql } from './derive.ts';
 
 export const RAW_DAYS = 30;
 export const HOURLY_DAYS = 365;
@@ -21,8 +22,7 @@ function hourlyStats(): RawBuilder<unknown> {
     'signalDbmAvg', avg(${num('net.signalDbm')}), 'latencyMsAvg', avg(${num('net.latencyMs')}),
     'cpuPctMax', max(${num('sys.cpuPct')}), 'storageFreePctMin', min(${num('sys.storageFreePct')}),
     'txCount', sum(${num('tx.count')}), 'txFailed', sum(${num('tx.failed')}),
-    'readerOk', sum(coalesce(${num('reader.swipeOk')}, 0) + coalesce(${num('reader.chipOk')}, 0) + coalesce(${num('reader.tapOk')}, 0)),
-    'readerErr', sum(coalesce(${num('reader.swipeErr')}, 0) + coalesce(${num('reader.chipErr')}, 0) + coalesce(${num('reader.tapErr')}, 0)),
+    'readerOk', sum(${readerCountSql('vitals', 'Ok')}), 'readerErr', sum(${readerCountSql('vitals', 'Err')}),
     'linesPrintedMax', max(${num('printer.linesPrinted')}), 'driftMsAvg', avg(drift_ms))`;
 }
 

@@ -157,9 +157,8 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
     return observations.length;
   }
 
-  async function checkedPart(items: Item[]): Promise<number> {
-    if (items.length === 0) return 0;
-    const w = await writeChecked(deps.db, items);
+  /** Takes in items written by the checking statement: only those it found new count. */
+  function committedChecked(items: Item[], w: WriteResult): number {
     counts.checked += items.length;
     const fresh = new Set(w.fresh);
     return committed(items, (i) => fresh.has(i), w);
@@ -181,9 +180,7 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
         return { w: written, after: await deps.hooks!.inTransaction!(trx, moving) };
       });
       after?.();
-      counts.checked += items.length;
-      const fresh = new Set(w.fresh);
-      return committed(items, (i) => fresh.has(i), w);
+      return committedChecked(items, w);
     }
     // Each part commits on its own (a single statement each): taken in as soon as it is.
     const append: Item[] = [];
@@ -202,7 +199,7 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
         check.sort((x, y) => x.receivedAt.getTime() - y.receivedAt.getTime());
       }
     }
-    return fresh + await checkedPart(check);
+    return check.length === 0 ? fresh : fresh + committedChecked(check, await writeChecked(deps.db, check));
   }
 
   // Batches are idempotent (heartbeats dedupe), so a deadlock is simply retried.
