@@ -144,6 +144,42 @@ describe('terminal agent against a real broker', () => {
     expect(a.state).toBe('online');
   });
 
+  it('finishes a reboot that starts while its link is down and it waits to retry', async () => {
+    const f = await fleet({ terminals: 1 });
+    const [a] = f.agents;
+    await broker.restart();
+    await until(() => a.state === 'offline', 'offline, waiting to retry');
+    const rebooted = a.reboot('update'); // an install that finished over HTTP while MQTT was down
+    await advanceUntil(() => a.state === 'online', 'online after the reboot');
+    await rebooted;
+    expect(a.state).toBe('online');
+  });
+
+  it('lets a reboot asked for during another join it, and resolves both once online', async () => {
+    const f = await fleet({ terminals: 1 });
+    const [a] = f.agents;
+    const firstBoot = a.bootId;
+    const install = a.reboot('update');
+    const command = a.reboot('remote');
+    await advanceUntil(() => a.state === 'online', 'online after the reboot');
+    await Promise.all([install, command]);
+    expect(f.counters.reboots).toBe(1);
+    expect(a.bootId).not.toBe(firstBoot);
+  });
+
+  it('still resolves an install’s reboot when the terminal reboots again before it is back online', async () => {
+    const f = await fleet({ terminals: 1 });
+    const [a] = f.agents;
+    let installed = false;
+    void a.reboot('update').then(() => { installed = true; });
+    await broker.close();
+    await advanceUntil(() => a.state === 'offline', 'booted, not back online');
+    void a.reboot('crash'); // e.g. a flat battery as it comes back
+    broker = await startTestBroker({ port: broker.port, authenticate: (u, p) => enroll?.devices.get(u) === p });
+    await advanceUntil(() => installed && a.state === 'online', 'the install’s reboot resolved');
+    expect(f.counters.reboots).toBe(2);
+  });
+
   it('keeps its identity in the state file across a simulator restart', async () => {
     const first = await fleet({ terminals: 2 });
     const ids = first.agents.map((a) => a.deviceId);

@@ -68,7 +68,8 @@ export class TerminalAgent {
   private faultTimer: TimerHandle | undefined;
   private lastAdvance: number;
   private readonly clockStart: number;
-  private awaitingBoot: (() => void) | null = null;
+  /** Who waits for the terminal to be back online after a reboot (an install, a reboot command). */
+  private bootWaiters: (() => void)[] = [];
 
   constructor(readonly opts: AgentOptions) {
     const { plan, clock } = opts;
@@ -124,6 +125,7 @@ export class TerminalAgent {
   async stop(): Promise<void> {
     this.state = 'stopped';
     this.clearTimers();
+    for (const resolve of this.bootWaiters.splice(0)) resolve();
     await this.conn.close();
   }
 
@@ -138,14 +140,19 @@ export class TerminalAgent {
     this.logs.add(this.opts.clock.now(), 'error', `${code}: ${message}`);
   }
 
-  /** Restart: drop the session (abruptly unless the reboot was asked for), new bootId, reconnect. */
+  /**
+   * Restart: drop the session (abruptly unless the reboot was asked for), new
+   * bootId, reconnect. Resolves when the terminal is online again; a reboot
+   * asked for while one is under way joins it.
+   */
   reboot(reason: string): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'rebooting') return Promise.resolve();
+    if (this.state === 'stopped') return Promise.resolve();
+    const back = new Promise<void>((resolve) => { this.bootWaiters.push(resolve); });
+    if (this.state === 'rebooting') return back;
     this.state = 'rebooting';
     this.clearTimers();
     this.opts.counters.reboots++;
     const graceful = reason === 'remote' || reason === 'update';
-    const back = new Promise<void>((resolve) => { this.awaitingBoot = resolve; });
     void this.conn.drop(graceful).then(() => {
       this.opts.clock.setTimeout(() => {
         if (this.state !== 'rebooting') return;
@@ -182,6 +189,8 @@ export class TerminalAgent {
 
   private onOnline(): void {
     this.state = 'online';
+    // Those who waited for this boot; a reboot the first heartbeat sets off (a flat battery) has its own.
+    const booted = this.bootWaiters.splice(0);
     // One reboot event per boot, on its first connect: why it restarted and into what.
     if (this.seq === 0 && this.rebootReason !== 'power_on') {
       const severity = ['remote', 'update'].includes(this.rebootReason) ? 'info' : 'warning';
@@ -189,11 +198,7 @@ export class TerminalAgent {
     }
     this.tick();
     this.scheduleFaults();
-    if (this.awaitingBoot) {
-      const resolve = this.awaitingBoot;
-      this.awaitingBoot = null;
-      resolve();
-    }
+    for (const resolve of booted) resolve();
   }
 
   private onOffline(): void {

@@ -17,6 +17,8 @@ export interface LinkEvents {
 
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
+/** How long a graceful shutdown waits for the acks of reports in flight before the terminal powers off anyway. */
+const SHUTDOWN_MS = 5_000;
 
 export class Connection {
   client: MqttClient | null = null;
@@ -24,6 +26,10 @@ export class Connection {
   private retryTimer: TimerHandle | undefined;
   private needsEnroll = false;
   private networkUp = true;
+  /** Down for a reboot: no retry reconnects until the boot calls connect(). */
+  private down = false;
+  /** The client a reboot let go of, while it still ends. */
+  private leaving: MqttClient | null = null;
   private readonly rng: Rng;
 
   constructor(private readonly agent: TerminalAgent, private readonly ev: LinkEvents) {
@@ -31,16 +37,18 @@ export class Connection {
   }
 
   connect(): void {
+    this.down = false;
     void this.attemptConnect();
   }
 
   private async attemptConnect(): Promise<void> {
     const { agent } = this;
-    if (agent.state === 'stopped' || agent.state === 'failed') return;
+    if (agent.state === 'stopped' || agent.state === 'failed' || this.down) return;
     if (!this.networkUp) return this.retryLater();
     if (!agent.identity || this.needsEnroll) {
       agent.state = 'enrolling';
       if (!(await this.enroll())) return;
+      if (this.down) return; // a reboot began while enrolling; its boot connects
     }
     agent.state = 'connecting';
     if (!this.client) this.client = this.createClient();
@@ -88,15 +96,19 @@ export class Connection {
       protocolVersion: 4, clean: true, keepalive: 60, reconnectPeriod: 0, connectTimeout: 20_000, resubscribe: false,
       will: { topic: topicFor(id.deviceId, 'presence'), payload: Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, state: 'offline' })), qos: 1, retain: false },
     });
+    // A client a reboot has let go of may still call back (a late SUBACK, its
+    // close): it no longer speaks for the terminal.
+    const current = () => this.client === client;
     client.on('connect', () => {
+      if (!current()) return;
       this.attempt = 0;
       this.agent.opts.counters.connects++;
       const topics = [topicFor(id.deviceId, 'cmd'), topicFor(id.deviceId, 'config')];
-      client.subscribe(topics, { qos: 1 }, () => this.ev.onOnline());
+      client.subscribe(topics, { qos: 1 }, () => { if (current()) this.ev.onOnline(); });
     });
-    client.on('message', (topic, payload) => this.ev.onMessage(topic, payload));
-    client.on('error', (err) => this.onError(err as Error & { code?: number | string }));
-    client.on('close', () => this.onClose());
+    client.on('message', (topic, payload) => { if (current()) this.ev.onMessage(topic, payload); });
+    client.on('error', (err) => { if (current()) this.onError(err as Error & { code?: number | string }); });
+    client.on('close', () => { if (current()) this.onClose(); });
     return client;
   }
 
@@ -119,6 +131,7 @@ export class Connection {
   }
 
   private retryLater(): void {
+    if (this.down) return;
     const { clock } = this.agent.opts;
     clock.clearTimeout(this.retryTimer);
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt++);
@@ -137,27 +150,39 @@ export class Connection {
     else if (this.agent.state === 'offline') { this.agent.opts.clock.clearTimeout(this.retryTimer); this.attempt = 0; this.retryLater(); }
   }
 
-  /** Ends the session for a reboot: graceful sends DISCONNECT (no will), otherwise the will fires. */
+  /**
+   * Ends the session for a reboot: graceful sends DISCONNECT (no will),
+   * otherwise the will fires. The reboot loses the client with its RAM: the
+   * boot's connect() starts a new one, whatever state this one is left in.
+   */
   drop(graceful: boolean): Promise<void> {
-    this.agent.opts.clock.clearTimeout(this.retryTimer);
+    const { clock } = this.agent.opts;
+    clock.clearTimeout(this.retryTimer);
+    this.down = true;
     const client = this.client;
+    this.client = null;
     if (!client || client.disconnected) return Promise.resolve();
-    // A graceful end waits for the acks of QoS 1 reports in flight. On a link
-    // that is already down those never come, so the end is forced; when the link
-    // dies during the wait, mqtt.js would wait for good (it flushes the reports
-    // but never says the queue is empty): tell it, and the end completes.
+    // A graceful end waits for the acks of QoS 1 reports in flight, but not for
+    // good: not once the link is gone (mqtt.js would wait for an empty queue
+    // that never comes), and not beyond SHUTDOWN_MS.
+    this.leaving = client;
     return new Promise((resolve) => {
-      const linkLost = () => { if (client.disconnecting && !client.disconnected) client.emit('outgoingEmpty'); };
-      client.once('close', linkLost);
-      client.end(!graceful || !client.connected, () => {
-        client.off('close', linkLost);
+      let bound: TimerHandle | undefined;
+      const off = () => {
+        clock.clearTimeout(bound);
+        client.off('close', off);
+        if (this.leaving === client) this.leaving = null;
         resolve();
-      });
+      };
+      bound = clock.setTimeout(() => { client.stream?.destroy(); off(); }, SHUTDOWN_MS);
+      client.once('close', off);
+      client.end(!graceful || !client.connected, off);
     });
   }
 
   async close(): Promise<void> {
     this.agent.opts.clock.clearTimeout(this.retryTimer);
+    this.leaving?.stream?.destroy();
     const client = this.client;
     if (!client) return;
     await new Promise<void>((resolve) => {

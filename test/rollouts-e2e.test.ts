@@ -51,6 +51,21 @@ describe(`rollouts end to end (${dbKind()})`, () => {
 
   const agents = () => fleets.flatMap((f) => [...f.agents]);
   const state = async (id: string) => (await t.api('GET', `/api/v1/rollouts/${id}`)).body;
+  /**
+   * A rollout that did not finish as expected: its counts, and up to three of
+   * its terminals that did not succeed with what each says of itself (a job
+   * still running blocks every later send: "busy with job …").
+   */
+  const why = async (id: string) => {
+    const st = await state(id);
+    const open = (await t.api('GET', `/api/v1/rollouts/${id}/devices?limit=500`)).body.items.filter((d: { state: string }) => d.state !== 'succeeded');
+    const said = open.slice(0, 3).map((d: { deviceId: string }) => {
+      const a = agents().find((x) => x.deviceId === d.deviceId);
+      const job = a?.ota.activeJob;
+      return { row: d, agent: a?.state, firmware: a?.firmware, activeJob: job, jobStatus: job ? a?.ota.lastStatus(job) : undefined, log: a?.logs.lines(12) };
+    });
+    return `${st.state} ${st.reason ?? ''} ${JSON.stringify(st.counts)} terminals: ${JSON.stringify(said)}`;
+  };
 
   it('rolls out inside each terminal’s local window, through a restart and offline terminals, then rolls back', async () => {
     const target = await kit.release(`2.${n}.0`, ['T1', 'T2']);
@@ -98,7 +113,7 @@ describe(`rollouts end to end (${dbKind()})`, () => {
     console.log(`rollout completed after ${steps} steps, at ${serverClock.now().toISOString()}`);
 
     const done = await state(res.body.id);
-    expect(done.counts).toEqual({ succeeded: total });
+    expect(done.counts, await why(res.body.id)).toEqual({ succeeded: total });
     expect(done.waves.reduce((s: number, w: { size: number }) => s + w.size, 0)).toBe(total);
     expect(agents().every((a) => a.firmware === target.version)).toBe(true);
     const listed = (await t.api('GET', `/api/v1/devices?tag=${tag}&limit=500`)).body.items;
@@ -119,17 +134,7 @@ describe(`rollouts end to end (${dbKind()})`, () => {
     await drive({
       t: () => t, serverClock, simClock, serverStepMs: 10 * 60_000, simStepMs: 5_000, maxSteps: 500,
       done: async () => (await state(rb.id)).state === 'completed',
-    }).catch(async (err: Error) => {
-      const st = await state(rb.id);
-      const open = (await t.api('GET', `/api/v1/rollouts/${rb.id}/devices?limit=500`)).body.items.filter((d: { state: string }) => d.state !== 'succeeded');
-      // What the stuck terminals themselves say: a job still running blocks every later send ("busy with job …").
-      const said = open.slice(0, 3).map((d: { deviceId: string }) => {
-        const a = agents().find((x) => x.deviceId === d.deviceId);
-        const job = a?.ota.activeJob;
-        return { deviceId: d.deviceId, connected: a?.connected, firmware: a?.firmware, activeJob: job, jobStatus: job ? a?.ota.lastStatus(job) : undefined, log: a?.logs.lines(8) };
-      });
-      throw new Error(`${err.message}: rollback ${st.state} ${st.reason ?? ''} ${JSON.stringify(st.counts)} ${JSON.stringify(open.slice(0, 3))} terminals: ${JSON.stringify(said)}`);
-    });
+    }).catch(async (err: Error) => { throw new Error(`${err.message}: rollback ${await why(rb.id)}`); });
     expect((await state(rb.id)).counts).toEqual({ succeeded: total });
     expect(agents().every((a) => a.firmware === from)).toBe(true);
   }, 240_000);
