@@ -96,7 +96,9 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   });
 
   // Before terminals connect: device_state caught up with heartbeats a crash left unfolded.
-  await modules.ingest.recover();
+  const recovering = performance.now();
+  const recovered = await modules.ingest.recover();
+  log.info({ devices: recovered, ms: Math.round(performance.now() - recovering) }, 'device state caught up with the stored heartbeats');
   const route = createRouter({ handlers: modules.uplinkHandlers, log, metrics, now: () => clock.now() });
   const broker = await Broker.create({
     log: log.child({ part: 'mqtt' }), metrics, maxPacketBytes: config.mqttMaxPacketBytes, route,
