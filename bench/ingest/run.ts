@@ -13,6 +13,7 @@
 // ratio printed is the median of the rounds' ratios.
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { scratchDb } from '../scratch-db.ts';
 import { createDb } from '../../server/db/index.ts';
 import { migrateToLatest } from '../../server/db/migrator.ts';
 import { cpuSeconds, machineBusySeconds, memMib, percentile, postgresCpu, postgresCpuSince } from '../proc.ts';
@@ -27,17 +28,12 @@ const N = Number(a.terminals), L = Number(a.loaders), ROUNDS = Math.max(1, Numbe
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('set DATABASE_URL to a PostgreSQL server (the bench creates and drops database posfleet_bench_ingest)');
 const DB = 'posfleet_bench_ingest';
-const dbUrl = Object.assign(new URL(url), { pathname: `/${DB}` }).toString();
+const scratch = scratchDb(url, DB);
+const dbUrl = scratch.url;
 
 // Every run is bounded: whatever hangs, the children die and the run fails.
 const deadline = setTimeout(() => { process.stderr.write('bench timed out\n'); killAll(); process.exit(2); }, 15 * 60_000 * Math.max(1, Number(a.rounds)));
 process.on('SIGINT', () => { killAll(); process.exit(130); });
-
-async function admin(q: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try { await c.query(q); } finally { await c.end(); }
-}
 
 interface Step { rate: number; persistedPerS: number; ackedPerS: number; skipped: number; p50: number; p99: number; cpuMsPerHb: number; pgMsPerHb: number; busyCores: number; rssMb: number }
 
@@ -101,8 +97,7 @@ type Result = Awaited<ReturnType<typeof ramp>>;
 
 /** One round: a fresh database, posfleet's ramp, then the baseline's. */
 async function round(): Promise<{ pf?: Result; mq?: Result }> {
-  await admin(`drop database if exists ${DB} with (force)`);
-  await admin(`create database ${DB}`);
+  await scratch.fresh();
   const h = await createDb({ databaseUrl: dbUrl, poolSize: 1 });
   await migrateToLatest(h.db);
   await h.close();
@@ -139,6 +134,6 @@ try {
   }
 } finally {
   killAll();
-  await admin(`drop database if exists ${DB} with (force)`).catch(() => undefined);
+  await scratch.drop().catch(() => undefined);
   clearTimeout(deadline);
 }

@@ -11,12 +11,12 @@
 // 1/60 of a fleet beating once a minute is about what one second holds; 1 is
 // the worst case). Every device is probed once either way, so the clean case is
 // the floor of every start.
-import pg from 'pg';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { createDb, type DbHandle } from '../../server/db/index.ts';
 import { migrateToLatest } from '../../server/db/migrator.ts';
 import { createDeviceState } from '../../server/telemetry/device-state.ts';
+import { scratchDb } from '../scratch-db.ts';
 
 const { values: v } = parseArgs({
   options: {
@@ -30,21 +30,8 @@ const devices = Number(v.devices);
 const history = Number(v.history);
 const fractions = v.newer.split(',').map(Number);
 const rounds = Number(v.rounds);
-const BENCH_DB = 'posfleet_bench_recovery';
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const INTERVAL_S = 60;
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function admin(url: string, statement: string): Promise<void> {
-  const c = new pg.Client({ connectionString: withDatabase(url, 'postgres') });
-  await c.connect();
-  try { await c.query(statement); } finally { await c.end(); }
-}
 
 async function open(): Promise<{ handle: DbHandle; kind: string; drop: () => Promise<void> }> {
   const url = process.env.DATABASE_URL;
@@ -53,11 +40,11 @@ async function open(): Promise<{ handle: DbHandle; kind: string; drop: () => Pro
     await migrateToLatest(handle.db);
     return { handle, kind: 'PGlite (memory)', drop: async () => {} };
   }
-  await admin(url, `drop database if exists ${BENCH_DB} with (force)`);
-  await admin(url, `create database ${BENCH_DB}`);
-  const handle = await createDb({ databaseUrl: withDatabase(url, BENCH_DB), poolSize: 4 });
+  const scratch = scratchDb(url, 'posfleet_bench_recovery');
+  await scratch.fresh();
+  const handle = await createDb({ databaseUrl: scratch.url, poolSize: 4 });
   await migrateToLatest(handle.db);
-  return { handle, kind: 'PostgreSQL', drop: () => admin(url, `drop database if exists ${BENCH_DB} with (force)`) };
+  return { handle, kind: 'PostgreSQL', drop: scratch.drop };
 }
 
 const vitalsSql = `jsonb_build_object('battery', jsonb_build_object('pct', 80), 'reader', jsonb_build_object('chipOk', (g.i % 7), 'chipErr', (g.i % 2)))`;

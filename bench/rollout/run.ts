@@ -18,7 +18,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { parseDuration } from '../../agent-sim/clock.ts';
 import { generateKeyPair } from '../../firmware/keys.ts';
 import { buildSampleRelease } from '../../firmware/samples.ts';
@@ -26,6 +25,7 @@ import { cpuSeconds, machineBusySeconds, memMib, postgresCpu, postgresCpuSince }
 import { histogram, quantiles, scrape, value } from './scrape.ts';
 import type { SimJob, SimReport } from './sim.ts';
 import { SERVER_NODE_FLAGS } from '../../bin/node-flags.js';
+import { scratchDb } from '../scratch-db.ts';
 
 const { values: v } = parseArgs({
   options: {
@@ -57,7 +57,8 @@ const FROM = '1.0.0', TARGET = '2.0.0';
 const TOKEN = 'bench-rollout-admin-token-0123456789';
 const DB_NAME = 'posfleet_bench_rollout';
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${DB_NAME}` }).toString();
+const scratch = scratchDb(adminUrl, DB_NAME);
+const dbUrl = scratch.url;
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'posfleet-bench-rollout-'));
 const serverLog = join(work, 'server.log');
@@ -100,11 +101,10 @@ function cleanup(): Promise<void> {
       await waitExit(server, 10_000);
     }
     if (dbCreated) {
-      const admin = new pg.Client({ connectionString: adminUrl });
-      await admin.connect().then(() => admin.query(`drop database if exists ${DB_NAME} with (force)`)).then(
+      await scratch.drop().then(
         () => { dbCreated = false; },
         (err: Error) => console.error(`bench/rollout: could not drop database ${DB_NAME}: ${err.message}`),
-      ).finally(() => admin.end().catch(() => undefined));
+      );
     }
     if (!v['keep-log']) rmSync(work, { recursive: true, force: true });
     else console.log(`server log kept in ${serverLog}`);
@@ -133,15 +133,8 @@ setTimeout(() => {
 // ---- set-up -------------------------------------------------------------------
 
 async function freshDatabase(): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`drop database if exists ${DB_NAME} with (force)`);
-    await admin.query(`create database ${DB_NAME}`);
-    dbCreated = true;
-  } finally {
-    await admin.end();
-  }
+  await scratch.fresh();
+  dbCreated = true;
 }
 
 async function startServer(): Promise<{ base: string; pid: number }> {
