@@ -8,7 +8,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson, heartbeatSchema, replySchema, type Manifest } from '../protocol/index.ts';
 import { manualClock, type ManualClock } from './clock.ts';
 import { startFleet, type FleetHandle, type FleetOptions } from './fleet.ts';
-import { startEnrollServer, startTestBroker, type Published, type TestBroker, type TestEnrollServer } from './testing.ts';
+import {
+  startEnrollServer,
+  startTestBroker,
+  type Published,
+  type TestBroker,
+  type TestEnrollServer,
+} from './testing.ts';
 
 let broker: TestBroker;
 let enroll: TestEnrollServer;
@@ -34,15 +40,25 @@ afterEach(async () => {
 
 async function fleet(over: Partial<FleetOptions> = {}): Promise<FleetHandle> {
   const f = await startFleet({
-    server: enroll.url, enrollToken: 'enrol-me', terminals: 3, seed: 5, clock, stateDir, rampPerSecond: 0, bootMs: 1_000, ...over,
+    server: enroll.url,
+    enrollToken: 'enrol-me',
+    terminals: 3,
+    seed: 5,
+    clock,
+    stateDir,
+    rampPerSecond: 0,
+    bootMs: 1_000,
+    ...over,
   });
   fleets.push(f);
   await f.waitForOnline(f.agents.length, 5_000);
   return f;
 }
 
-const on = (kind: string, deviceId?: string) => (p: Published) => p.topic.endsWith(`/${kind}`) && (!deviceId || p.topic === `fleet/${deviceId}/${kind}`);
-const messages = (kind: string, deviceId?: string) => broker.published.filter(on(kind, deviceId)).map((p) => p.payload as Record<string, any>);
+const on = (kind: string, deviceId?: string) => (p: Published) =>
+  p.topic.endsWith(`/${kind}`) && (!deviceId || p.topic === `fleet/${deviceId}/${kind}`);
+const messages = (kind: string, deviceId?: string) =>
+  broker.published.filter(on(kind, deviceId)).map((p) => p.payload as Record<string, any>);
 async function until<T>(get: () => T | undefined | false, what: string): Promise<T> {
   for (let i = 0; i < 250; i++) {
     const v = get();
@@ -112,10 +128,15 @@ describe('terminal agent against a real broker', () => {
     await command(a.deviceId!, 'c-reboot', 'reboot');
     await until(() => a.state === 'rebooting', 'rebooting');
     await advanceUntil(() => a.state === 'online', 'online after the reboot');
-    const beats = await until(() => messages('heartbeat', a.deviceId).length >= 2 && messages('heartbeat', a.deviceId), 'heartbeat after reboot');
+    const beats = await until(
+      () => messages('heartbeat', a.deviceId).length >= 2 && messages('heartbeat', a.deviceId),
+      'heartbeat after reboot',
+    );
     expect(beats.at(-1)).toMatchObject({ seq: 0, sys: { rebootReason: 'remote' } });
     expect(beats.at(-1)!.bootId).not.toBe(firstBoot);
-    expect(messages('event', a.deviceId)).toContainEqual(expect.objectContaining({ type: 'reboot', data: expect.objectContaining({ reason: 'remote' }) }));
+    expect(messages('event', a.deviceId)).toContainEqual(
+      expect.objectContaining({ type: 'reboot', data: expect.objectContaining({ reason: 'remote' }) }),
+    );
   });
 
   it('survives a broker restart by reconnecting with backoff', async () => {
@@ -132,10 +153,17 @@ describe('terminal agent against a real broker', () => {
 
   it('finishes a reboot whose link dies while it waits for the acks of its reports', async () => {
     await broker.close();
-    broker = await startTestBroker({ port: broker.port, authenticate: (u, p) => enroll?.devices.get(u) === p, withholdAck: (topic) => topic.endsWith('/heartbeat') });
+    broker = await startTestBroker({
+      port: broker.port,
+      authenticate: (u, p) => enroll?.devices.get(u) === p,
+      withholdAck: (topic) => topic.endsWith('/heartbeat'),
+    });
     const f = await fleet({ terminals: 1 });
     const [a] = f.agents;
-    await until(() => a.client && Object.keys((a.client as unknown as { outgoing: object }).outgoing).length > 0, 'a heartbeat waiting for its ack');
+    await until(
+      () => a.client && Object.keys((a.client as unknown as { outgoing: object }).outgoing).length > 0,
+      'a heartbeat waiting for its ack',
+    );
     const rebooted = a.reboot('remote');
     await until(() => a.state === 'rebooting', 'rebooting');
     await broker.restart(); // the link dies with the heartbeat still unacknowledged
@@ -171,7 +199,9 @@ describe('terminal agent against a real broker', () => {
     const f = await fleet({ terminals: 1 });
     const [a] = f.agents;
     let installed = false;
-    void a.reboot('update').then(() => { installed = true; });
+    void a.reboot('update').then(() => {
+      installed = true;
+    });
     await broker.close();
     await advanceUntil(() => a.state === 'offline', 'booted, not back online');
     void a.reboot('crash'); // e.g. a flat battery as it comes back
@@ -196,15 +226,36 @@ describe('terminal agent against a real broker', () => {
     await new Promise<void>((r) => artifact.listen(0, '127.0.0.1', r));
     const keys = generateKeyPairSync('ed25519');
     try {
-      const f = await fleet({ terminals: 1, models: ['T2'], installMs: 10, publicKey: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+      const f = await fleet({
+        terminals: 1,
+        models: ['T2'],
+        installMs: 10,
+        publicKey: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      });
       const a = f.agents[0];
       const manifest: Manifest = {
-        v: 1, component: 'firmware', version: '2.0.0', models: ['T2'], requires: {}, size: payload.length,
-        sha256: createHash('sha256').update(payload).digest('hex'), createdAt: '2026-01-01T00:00:00.000Z', keyId: '0123456789abcdef',
+        v: 1,
+        component: 'firmware',
+        version: '2.0.0',
+        models: ['T2'],
+        requires: {},
+        size: payload.length,
+        sha256: createHash('sha256').update(payload).digest('hex'),
+        createdAt: '2026-01-01T00:00:00.000Z',
+        keyId: '0123456789abcdef',
       };
       const signature = sign(null, Buffer.from(canonicalJson(manifest)), keys.privateKey).toString('base64');
       const url = `http://127.0.0.1:${(artifact.address() as AddressInfo).port}/a`;
-      await command(a.deviceId!, 'c-up', 'update', { jobId: 'job-1', component: 'firmware', version: '2.0.0', url, sha256: manifest.sha256, size: manifest.size, signature, manifest });
+      await command(a.deviceId!, 'c-up', 'update', {
+        jobId: 'job-1',
+        component: 'firmware',
+        version: '2.0.0',
+        url,
+        sha256: manifest.sha256,
+        size: manifest.size,
+        signature,
+        manifest,
+      });
       // Install time runs on the terminal's clock: move it on once installing starts.
       await until(() => a.lastOta?.state === 'installing', 'installing');
       await clock.advance(100);

@@ -17,7 +17,15 @@ import type { TerminalPlan } from './plan.ts';
 import { between, chance, jitter, streamRng, type Rng } from './rng.ts';
 import { VitalsModel, type VitalsEvent } from './vitals.ts';
 
-export type AgentState = 'idle' | 'enrolling' | 'connecting' | 'online' | 'offline' | 'rebooting' | 'failed' | 'stopped';
+export type AgentState =
+  | 'idle'
+  | 'enrolling'
+  | 'connecting'
+  | 'online'
+  | 'offline'
+  | 'rebooting'
+  | 'failed'
+  | 'stopped';
 
 export interface AgentOptions {
   plan: TerminalPlan;
@@ -78,20 +86,38 @@ export class TerminalAgent {
     this.model = modelSpec(plan.model);
     this.rng = streamRng(opts.seed, 'agent', plan.index);
     this.clockStart = this.lastAdvance = clock.now();
-    this.vitals = new VitalsModel({ model: this.model, merchant: opts.merchant, profile: plan.profile, rng: streamRng(opts.seed, 'vitals', plan.index), startMs: clock.now() });
+    this.vitals = new VitalsModel({
+      model: this.model,
+      merchant: opts.merchant,
+      profile: plan.profile,
+      rng: streamRng(opts.seed, 'vitals', plan.index),
+      startMs: clock.now(),
+    });
     this.heartbeatIntervalS = opts.heartbeatS;
     this.ota = new OtaClient({
-      clock, rng: streamRng(opts.seed, 'ota', plan.index), model: this.model.name, profile: plan.profile, publicKey: opts.publicKey,
+      clock,
+      rng: streamRng(opts.seed, 'ota', plan.index),
+      model: this.model.name,
+      profile: plan.profile,
+      publicKey: opts.publicKey,
       installed: () => ({ firmware: this.firmware, apps: this.apps }),
       report: (status) => this.reportOta(status),
       busy: () => plan.profile.busyRate !== null && chance(this.rng, plan.profile.busyRate),
       installAndReboot: (component, version, manifest) => this.install(component, version, manifest),
-      installMs: opts.installMs, downloadRetryMs: opts.downloadRetryMs,
+      installMs: opts.installMs,
+      downloadRetryMs: opts.downloadRetryMs,
     });
     this.commands = new CommandHandler({
-      now: () => clock.now(), deviceNow: () => this.deviceNow(), model: this.model, profile: plan.profile,
-      vitals: this.vitals, logs: this.logs, ota: this.ota, bootId: () => this.bootId,
-      applyConfig: (p) => this.applyConfig(p, false), reboot: (reason) => this.reboot(reason),
+      now: () => clock.now(),
+      deviceNow: () => this.deviceNow(),
+      model: this.model,
+      profile: plan.profile,
+      vitals: this.vitals,
+      logs: this.logs,
+      ota: this.ota,
+      bootId: () => this.bootId,
+      applyConfig: (p) => this.applyConfig(p, false),
+      reboot: (reason) => this.reboot(reason),
     });
     this.conn = new Connection(this, {
       onOnline: () => this.onOnline(),
@@ -100,12 +126,24 @@ export class TerminalAgent {
     });
   }
 
-  get deviceId(): string | undefined { return this.identity?.deviceId; }
-  get firmware(): string { return this.identity?.firmware ?? this.opts.firmware; }
-  get apps(): Record<string, string> { return this.identity?.apps ?? this.opts.apps; }
-  get profileNames(): string[] { return this.opts.plan.profile.names; }
-  get connected(): boolean { return this.state === 'online'; }
-  get client(): MqttClient | null { return this.conn.client; }
+  get deviceId(): string | undefined {
+    return this.identity?.deviceId;
+  }
+  get firmware(): string {
+    return this.identity?.firmware ?? this.opts.firmware;
+  }
+  get apps(): Record<string, string> {
+    return this.identity?.apps ?? this.opts.apps;
+  }
+  get profileNames(): string[] {
+    return this.opts.plan.profile.names;
+  }
+  get connected(): boolean {
+    return this.state === 'online';
+  }
+  get client(): MqttClient | null {
+    return this.conn.client;
+  }
 
   /** The terminal's own clock: true time unless the clock-drift profile bends it. */
   deviceNow(): number {
@@ -131,7 +169,8 @@ export class TerminalAgent {
 
   /** Saves what must survive a simulator restart: credentials and installed versions. */
   async persist(): Promise<void> {
-    if (this.opts.stateDir && this.identity && !this.opts.credentials) await saveIdentity(this.opts.stateDir, this.identity);
+    if (this.opts.stateDir && this.identity && !this.opts.credentials)
+      await saveIdentity(this.opts.stateDir, this.identity);
   }
 
   fail(code: string, message: string): void {
@@ -147,18 +186,23 @@ export class TerminalAgent {
    */
   reboot(reason: string): Promise<void> {
     if (this.state === 'stopped') return Promise.resolve();
-    const back = new Promise<void>((resolve) => { this.bootWaiters.push(resolve); });
+    const back = new Promise<void>((resolve) => {
+      this.bootWaiters.push(resolve);
+    });
     if (this.state === 'rebooting') return back;
     this.state = 'rebooting';
     this.clearTimers();
     this.opts.counters.reboots++;
     const graceful = reason === 'remote' || reason === 'update';
     void this.conn.drop(graceful).then(() => {
-      this.opts.clock.setTimeout(() => {
-        if (this.state !== 'rebooting') return;
-        this.boot(reason);
-        this.conn.connect();
-      }, jitter(this.rng, this.opts.bootMs ?? 5_000, 0.4));
+      this.opts.clock.setTimeout(
+        () => {
+          if (this.state !== 'rebooting') return;
+          this.boot(reason);
+          this.conn.connect();
+        },
+        jitter(this.rng, this.opts.bootMs ?? 5_000, 0.4),
+      );
     });
     return back;
   }
@@ -180,7 +224,9 @@ export class TerminalAgent {
   }
 
   private boot(reason: string): void {
-    this.bootId = `${this.opts.clock.now().toString(36)}-${Math.floor(this.rng() * 2 ** 32).toString(16).padStart(8, '0')}`;
+    this.bootId = `${this.opts.clock.now().toString(36)}-${Math.floor(this.rng() * 2 ** 32)
+      .toString(16)
+      .padStart(8, '0')}`;
     this.seq = 0;
     this.rebootReason = reason;
     this.vitals.onBoot();
@@ -194,7 +240,11 @@ export class TerminalAgent {
     // One reboot event per boot, on its first connect: why it restarted and into what.
     if (this.seq === 0 && this.rebootReason !== 'power_on') {
       const severity = ['remote', 'update'].includes(this.rebootReason) ? 'info' : 'warning';
-      this.event({ type: 'reboot', severity, data: { reason: this.rebootReason, bootId: this.bootId, firmware: this.firmware } });
+      this.event({
+        type: 'reboot',
+        severity,
+        data: { reason: this.rebootReason, bootId: this.bootId, firmware: this.firmware },
+      });
     }
     this.tick();
     this.scheduleFaults();
@@ -223,7 +273,10 @@ export class TerminalAgent {
 
   private applyConfig(params: Record<string, unknown>, fromRetained: boolean): Record<string, unknown> {
     const interval = params.heartbeatIntervalS;
-    if (interval !== undefined && (!Number.isInteger(interval) || (interval as number) < 5 || (interval as number) > 86_400)) {
+    if (
+      interval !== undefined &&
+      (!Number.isInteger(interval) || (interval as number) < 5 || (interval as number) > 86_400)
+    ) {
       throw new Error('heartbeatIntervalS must be an integer from 5 to 86400');
     }
     this.config = { ...this.config, ...params };
@@ -231,7 +284,11 @@ export class TerminalAgent {
       this.heartbeatIntervalS = interval;
       if (this.state === 'online') this.scheduleHeartbeat();
     }
-    this.logs.add(this.opts.clock.now(), 'info', `config ${fromRetained ? 'revision ' + String(params.revision) : 'set'}: heartbeat ${this.heartbeatIntervalS}s`);
+    this.logs.add(
+      this.opts.clock.now(),
+      'info',
+      `config ${fromRetained ? `revision ${String(params.revision)}` : 'set'}: heartbeat ${this.heartbeatIntervalS}s`,
+    );
     return { ...this.config, heartbeatIntervalS: this.heartbeatIntervalS };
   }
 
@@ -240,10 +297,21 @@ export class TerminalAgent {
     const rebootReason = this.vitals.advance((now - this.lastAdvance) * this.opts.speed);
     this.lastAdvance = now;
     for (const e of this.vitals.drainEvents()) this.event(e);
-    if (rebootReason) { void this.reboot(rebootReason); return; }
+    if (rebootReason) {
+      void this.reboot(rebootReason);
+      return;
+    }
     const vitals = this.vitals.snapshot();
     vitals.sys = { ...vitals.sys, rebootReason: this.rebootReason };
-    this.publish('heartbeat', { v: PROTOCOL_VERSION, seq: this.seq++, bootId: this.bootId, ts: this.deviceNow(), firmware: this.firmware, apps: this.apps, ...vitals });
+    this.publish('heartbeat', {
+      v: PROTOCOL_VERSION,
+      seq: this.seq++,
+      bootId: this.bootId,
+      ts: this.deviceNow(),
+      firmware: this.firmware,
+      apps: this.apps,
+      ...vitals,
+    });
     this.opts.counters.heartbeats++;
     this.scheduleHeartbeat();
   }
@@ -259,10 +327,17 @@ export class TerminalAgent {
     this.clock().clearTimeout(this.faultTimer);
     const crashing = profile.rebootLoop || profile.badFirmware.includes(this.firmware);
     if (crashing) {
-      this.faultTimer = this.clock().setTimeout(() => {
-        this.event({ type: 'crash', severity: 'critical', data: { firmware: this.firmware, process: 'payment-app' } });
-        void this.reboot('crash');
-      }, between(this.rng, 30_000, 120_000));
+      this.faultTimer = this.clock().setTimeout(
+        () => {
+          this.event({
+            type: 'crash',
+            severity: 'critical',
+            data: { firmware: this.firmware, process: 'payment-app' },
+          });
+          void this.reboot('crash');
+        },
+        between(this.rng, 30_000, 120_000),
+      );
     } else if (profile.flakyNetwork) {
       this.faultTimer = this.clock().setTimeout(() => this.conn.dropNetwork(), -Math.log(1 - this.rng()) * 8 * 60_000);
     }
@@ -277,7 +352,11 @@ export class TerminalAgent {
   private reportOta(status: OtaStatus): void {
     this.lastOta = status;
     this.opts.counters.ota(status.state, status.error?.code);
-    this.logs.add(this.opts.clock.now(), status.error ? 'warn' : 'info', `ota ${status.jobId} ${status.state}${status.error ? ' ' + status.error.code : ''}`);
+    this.logs.add(
+      this.opts.clock.now(),
+      status.error ? 'warn' : 'info',
+      `ota ${status.jobId} ${status.state}${status.error ? ` ${status.error.code}` : ''}`,
+    );
     this.publish('ota', { v: PROTOCOL_VERSION, ...status });
   }
 
@@ -296,10 +375,17 @@ export class TerminalAgent {
   publish(kind: 'heartbeat' | 'event' | 'ota' | 'reply', body: unknown, send = true, after?: () => void): void {
     const client = this.conn.client;
     if (!send || !client || !this.identity) return;
-    client.publish(topicFor(this.identity.deviceId, kind), JSON.stringify(body), { qos: 1 }, after ? () => after() : undefined);
+    client.publish(
+      topicFor(this.identity.deviceId, kind),
+      JSON.stringify(body),
+      { qos: 1 },
+      after ? () => after() : undefined,
+    );
   }
 
-  private clock(): Clock { return this.opts.clock; }
+  private clock(): Clock {
+    return this.opts.clock;
+  }
 
   private clearTimers(): void {
     this.clock().clearTimeout(this.hbTimer);
@@ -308,5 +394,9 @@ export class TerminalAgent {
 }
 
 const safeJson = (payload: Buffer): unknown => {
-  try { return JSON.parse(payload.toString()); } catch { return null; }
+  try {
+    return JSON.parse(payload.toString());
+  } catch {
+    return null;
+  }
 };

@@ -37,13 +37,26 @@ const HELP = `agent-sim: simulated POS terminals for posfleet
 function options() {
   const { values } = parseArgs({
     options: {
-      server: { type: 'string' }, 'enroll-token': { type: 'string' }, 'admin-token': { type: 'string' },
-      credentials: { type: 'string' }, terminals: { type: 'string', default: '10' }, merchants: { type: 'string' },
-      models: { type: 'string' }, heartbeat: { type: 'string', default: '30s' }, profile: { type: 'string', multiple: true },
-      seed: { type: 'string', default: '1' }, speed: { type: 'string', default: '1' }, 'state-dir': { type: 'string', default: '.sim-state' },
-      'public-key': { type: 'string' }, firmware: { type: 'string', default: '1.0.0' }, ramp: { type: 'string', default: '500' },
-      duration: { type: 'string' }, 'per-process': { type: 'string', default: '18000' }, json: { type: 'boolean' },
-      worker: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      server: { type: 'string' },
+      'enroll-token': { type: 'string' },
+      'admin-token': { type: 'string' },
+      credentials: { type: 'string' },
+      terminals: { type: 'string', default: '10' },
+      merchants: { type: 'string' },
+      models: { type: 'string' },
+      heartbeat: { type: 'string', default: '30s' },
+      profile: { type: 'string', multiple: true },
+      seed: { type: 'string', default: '1' },
+      speed: { type: 'string', default: '1' },
+      'state-dir': { type: 'string', default: '.sim-state' },
+      'public-key': { type: 'string' },
+      firmware: { type: 'string', default: '1.0.0' },
+      ramp: { type: 'string', default: '500' },
+      duration: { type: 'string' },
+      'per-process': { type: 'string', default: '18000' },
+      json: { type: 'boolean' },
+      worker: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   return values;
@@ -55,26 +68,45 @@ function toFleetOptions(v: ReturnType<typeof options>): FleetOptions & { publicK
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}`);
     return n;
   };
-  if (!v['enroll-token'] && !v['admin-token'] && !v.credentials) throw new Error('give --enroll-token, --admin-token or --credentials');
+  if (!v['enroll-token'] && !v['admin-token'] && !v.credentials)
+    throw new Error('give --enroll-token, --admin-token or --credentials');
   if (!v.server && !v.credentials) throw new Error('--server is required');
   parseProfiles(v.profile);
   return {
-    server: v.server, enrollToken: v['enroll-token'], adminToken: v['admin-token'],
-    credentials: v.credentials ? identitySchema.array().parse(JSON.parse(readFileSync(v.credentials, 'utf8'))) : undefined,
-    terminals: num('terminals', v.terminals, 1), merchants: v.merchants ? num('merchants', v.merchants, 1) : undefined,
-    models: v.models?.split(',').map((s) => s.trim()).filter(Boolean),
-    heartbeatS: Math.max(5, Math.round(parseDuration(v.heartbeat!) / 1000)), profiles: v.profile,
-    seed: num('seed', v.seed, 0), speed: num('speed', v.speed, 0.001), stateDir: v['state-dir'],
+    server: v.server,
+    enrollToken: v['enroll-token'],
+    adminToken: v['admin-token'],
+    credentials: v.credentials
+      ? identitySchema.array().parse(JSON.parse(readFileSync(v.credentials, 'utf8')))
+      : undefined,
+    terminals: num('terminals', v.terminals, 1),
+    merchants: v.merchants ? num('merchants', v.merchants, 1) : undefined,
+    models: v.models
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    heartbeatS: Math.max(5, Math.round(parseDuration(v.heartbeat!) / 1000)),
+    profiles: v.profile,
+    seed: num('seed', v.seed, 0),
+    speed: num('speed', v.speed, 0.001),
+    stateDir: v['state-dir'],
     publicKey: v['public-key'] ? readFileSync(v['public-key'], 'utf8') : undefined,
-    firmware: v.firmware, rampPerSecond: num('ramp', v.ramp, 0),
+    firmware: v.firmware,
+    rampPerSecond: num('ramp', v.ramp, 0),
   };
 }
 
-interface Runner { stats(): FleetStats; stop(): Promise<FleetStats> }
+interface Runner {
+  stats(): FleetStats;
+  stop(): Promise<FleetStats>;
+}
 
 async function run(): Promise<void> {
   const v = options();
-  if (v.help) { process.stdout.write(HELP); return; }
+  if (v.help) {
+    process.stdout.write(HELP);
+    return;
+  }
   if (v.worker) return runWorker();
   const opts = toFleetOptions(v);
   if (!opts.publicKey) process.stderr.write('agent-sim: no --public-key; update signatures will not be checked\n');
@@ -82,7 +114,10 @@ async function run(): Promise<void> {
   let runner: Runner;
   if (opts.terminals > perProcess) {
     // Merchants and tokens are made once here, so workers share them.
-    runner = spawnWorkers({ ...opts, merchantTokens: await prepareMerchantTokens(opts), adminToken: undefined }, perProcess);
+    runner = spawnWorkers(
+      { ...opts, merchantTokens: await prepareMerchantTokens(opts), adminToken: undefined },
+      perProcess,
+    );
   } else {
     const fleet = await startFleet(opts);
     runner = { stats: () => fleet.stats(), stop: () => fleet.stop() };
@@ -90,7 +125,10 @@ async function run(): Promise<void> {
   const stopStatus = showStatus(runner);
   let stopping = false;
   const finish = async () => {
-    if (stopping) { process.stderr.write('\nagent-sim: forced exit\n'); process.exit(130); }
+    if (stopping) {
+      process.stderr.write('\nagent-sim: forced exit\n');
+      process.exit(130);
+    }
     stopping = true;
     stopStatus();
     process.stderr.write('\nagent-sim: stopping…\n');
@@ -107,14 +145,21 @@ async function run(): Promise<void> {
 function showStatus(runner: Runner): () => void {
   const tty = process.stderr.isTTY;
   let last = { at: Date.now(), heartbeats: 0 };
-  const timer = setInterval(() => {
-    const s = runner.stats();
-    const now = Date.now();
-    const rate = ((s.heartbeats - last.heartbeats) * 1000) / Math.max(1, now - last.at);
-    last = { at: now, heartbeats: s.heartbeats };
-    const line = statusLine(s, rate);
-    process.stderr.write(tty ? `\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 200) - 1)}` : `${new Date(now).toISOString()} ${line}\n`);
-  }, tty ? 1_000 : 10_000);
+  const timer = setInterval(
+    () => {
+      const s = runner.stats();
+      const now = Date.now();
+      const rate = ((s.heartbeats - last.heartbeats) * 1000) / Math.max(1, now - last.at);
+      last = { at: now, heartbeats: s.heartbeats };
+      const line = statusLine(s, rate);
+      process.stderr.write(
+        tty
+          ? `\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 200) - 1)}`
+          : `${new Date(now).toISOString()} ${line}\n`,
+      );
+    },
+    tty ? 1_000 : 10_000,
+  );
   return () => clearInterval(timer);
 }
 

@@ -18,7 +18,16 @@ export function realClock(): Clock {
     now: () => Date.now(),
     setTimeout(fn, ms) {
       const handle = { id: nextHandleId++ };
-      live.set(handle.id, setTimeout(() => { live.delete(handle.id); fn(); }, Math.max(0, ms)));
+      live.set(
+        handle.id,
+        setTimeout(
+          () => {
+            live.delete(handle.id);
+            fn();
+          },
+          Math.max(0, ms),
+        ),
+      );
       return handle;
     },
     clearTimeout(handle) {
@@ -37,7 +46,11 @@ export interface ManualClock extends Clock {
   pending(): number;
 }
 
-interface ManualTimer { id: number; at: number; fn: () => void }
+interface ManualTimer {
+  id: number;
+  at: number;
+  fn: () => void;
+}
 
 /** A clock that only moves when told to. */
 export function manualClock(startMs = Date.UTC(2026, 0, 5, 9, 0, 0)): ManualClock {

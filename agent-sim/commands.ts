@@ -45,7 +45,15 @@ export class CommandHandler {
     if (!parsed.success) {
       const id = (raw as { id?: unknown } | null)?.id;
       if (typeof id !== 'string' || id.length === 0 || id.length > 64) return null;
-      return { commandId: id, type: 'unknown', duplicate: false, reply: { status: 'rejected', error: { code: 'bad_command', message: parsed.error.issues[0]?.message ?? 'bad command' } } };
+      return {
+        commandId: id,
+        type: 'unknown',
+        duplicate: false,
+        reply: {
+          status: 'rejected',
+          error: { code: 'bad_command', message: parsed.error.issues[0]?.message ?? 'bad command' },
+        },
+      };
     }
     const cmd = parsed.data;
     const seen = this.recent.get(cmd.id);
@@ -53,7 +61,11 @@ export class CommandHandler {
     const handled = { commandId: cmd.id, type: cmd.type, duplicate: false, ...this.execute(cmd) };
     this.recent.set(cmd.id, handled);
     if (this.recent.size > REMEMBERED_COMMANDS) this.recent.delete(this.recent.keys().next().value!);
-    this.host.logs.add(this.host.now(), handled.reply.status === 'ok' ? 'info' : 'warn', `command ${cmd.type} ${cmd.id}: ${handled.reply.status}`);
+    this.host.logs.add(
+      this.host.now(),
+      handled.reply.status === 'ok' ? 'info' : 'warn',
+      `command ${cmd.type} ${cmd.id}: ${handled.reply.status}`,
+    );
     return handled;
   }
 
@@ -62,10 +74,23 @@ export class CommandHandler {
     if (cmd.type === 'update') return { reply: host.ota.handle(cmd.params, cmd.expiresAt) };
     // The terminal's own clock is wrong under clock-drift; expiry is judged on true time
     // so that drifting terminals still obey the server (the server measures the drift).
-    if (cmd.expiresAt < host.now()) return { reply: { status: 'rejected', error: { code: 'expired_command', message: 'command expired before it arrived' } } };
+    if (cmd.expiresAt < host.now())
+      return {
+        reply: { status: 'rejected', error: { code: 'expired_command', message: 'command expired before it arrived' } },
+      };
     switch (cmd.type) {
       case 'ping':
-        return { reply: { status: 'ok', result: { pong: true, ts: host.deviceNow(), bootId: host.bootId(), uptimeS: Math.floor((host.vitals.simNow - host.vitals.bootAt) / 1000) } } };
+        return {
+          reply: {
+            status: 'ok',
+            result: {
+              pong: true,
+              ts: host.deviceNow(),
+              bootId: host.bootId(),
+              uptimeS: Math.floor((host.vitals.simNow - host.vitals.bootAt) / 1000),
+            },
+          },
+        };
       case 'reboot':
         return { reply: { status: 'ok', result: { rebooting: true } }, after: () => host.reboot('remote') };
       case 'diagnostics':
@@ -96,20 +121,30 @@ export function diagnostics(host: CommandHost): Record<string, unknown> {
   }
   if (host.model.battery) {
     const h = v.batteryHealthPct;
-    components.battery = { status: h >= 80 ? 'pass' : h >= 60 ? 'warn' : 'fail', detail: `health ${h.toFixed(1)}%, ${Math.floor(v.cycles)} cycles` };
+    components.battery = {
+      status: h >= 80 ? 'pass' : h >= 60 ? 'warn' : 'fail',
+      detail: `health ${h.toFixed(1)}%, ${Math.floor(v.cycles)} cycles`,
+    };
   }
-  components.reader = host.profile.readerWear && v.readerUses > 20_000
-    ? { status: 'warn', detail: `head worn after ${v.readerUses} reads` }
-    : { status: 'pass', detail: `${v.readerUses} reads` };
+  components.reader =
+    host.profile.readerWear && v.readerUses > 20_000
+      ? { status: 'warn', detail: `head worn after ${v.readerUses} reads` }
+      : { status: 'pass', detail: `${v.readerUses} reads` };
   components.network = { status: host.profile.flakyNetwork ? 'warn' : 'pass', detail: v.netType };
   const free = v.storageFreePct();
   components.storage = { status: free > 15 ? 'pass' : free > 5 ? 'warn' : 'fail', detail: `${free.toFixed(1)}% free` };
-  components.secureElement = v.tamper ? { status: 'fail', detail: 'tamper latch set' } : { status: 'pass', detail: 'keys present' };
+  components.secureElement = v.tamper
+    ? { status: 'fail', detail: 'tamper latch set' }
+    : { status: 'pass', detail: 'keys present' };
   const statuses = Object.values(components).map((c) => c.status);
   const overall = statuses.includes('fail') ? 'fail' : statuses.includes('warn') ? 'warn' : 'pass';
   return { overall, components, ranAt: host.deviceNow() };
 }
 
 const safeJson = (text: string): unknown => {
-  try { return JSON.parse(text); } catch { return null; }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
 };

@@ -32,7 +32,10 @@ export class Connection {
   private leaving: MqttClient | null = null;
   private readonly rng: Rng;
 
-  constructor(private readonly agent: TerminalAgent, private readonly ev: LinkEvents) {
+  constructor(
+    private readonly agent: TerminalAgent,
+    private readonly ev: LinkEvents,
+  ) {
     this.rng = streamRng(agent.opts.seed, 'link', agent.index);
   }
 
@@ -72,8 +75,12 @@ export class Connection {
       const res = await (limiter ? limiter.run(task) : task());
       const previous = agent.identity;
       agent.identity = {
-        serial: agent.serial, deviceId: res.deviceId, mqtt: res.mqtt, heartbeatIntervalS: res.heartbeatIntervalS,
-        firmware: previous?.firmware ?? agent.opts.firmware, apps: previous?.apps ?? agent.opts.apps,
+        serial: agent.serial,
+        deviceId: res.deviceId,
+        mqtt: res.mqtt,
+        heartbeatIntervalS: res.heartbeatIntervalS,
+        firmware: previous?.firmware ?? agent.opts.firmware,
+        apps: previous?.apps ?? agent.opts.apps,
       };
       agent.heartbeatIntervalS = res.heartbeatIntervalS;
       this.needsEnroll = false;
@@ -83,7 +90,10 @@ export class Connection {
     } catch (err) {
       const retryable = !(err instanceof HttpError) || err.retryable;
       agent.fail(err instanceof HttpError ? `enroll_${err.code}` : 'enroll_failed', (err as Error).message);
-      if (!retryable) { agent.state = 'failed'; return false; }
+      if (!retryable) {
+        agent.state = 'failed';
+        return false;
+      }
       this.retryLater();
       return false;
     }
@@ -92,9 +102,21 @@ export class Connection {
   private createClient(): MqttClient {
     const id = this.agent.identity!;
     const client = mqtt.connect(id.mqtt.url, {
-      clientId: id.mqtt.clientId, username: id.mqtt.username, password: id.mqtt.password,
-      protocolVersion: 4, clean: true, keepalive: 60, reconnectPeriod: 0, connectTimeout: 20_000, resubscribe: false,
-      will: { topic: topicFor(id.deviceId, 'presence'), payload: Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, state: 'offline' })), qos: 1, retain: false },
+      clientId: id.mqtt.clientId,
+      username: id.mqtt.username,
+      password: id.mqtt.password,
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 60,
+      reconnectPeriod: 0,
+      connectTimeout: 20_000,
+      resubscribe: false,
+      will: {
+        topic: topicFor(id.deviceId, 'presence'),
+        payload: Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, state: 'offline' })),
+        qos: 1,
+        retain: false,
+      },
     });
     // A client a reboot has let go of may still call back (a late SUBACK, its
     // close): it no longer speaks for the terminal.
@@ -104,11 +126,19 @@ export class Connection {
       this.attempt = 0;
       this.agent.opts.counters.connects++;
       const topics = [topicFor(id.deviceId, 'cmd'), topicFor(id.deviceId, 'config')];
-      client.subscribe(topics, { qos: 1 }, () => { if (current()) this.ev.onOnline(); });
+      client.subscribe(topics, { qos: 1 }, () => {
+        if (current()) this.ev.onOnline();
+      });
     });
-    client.on('message', (topic, payload) => { if (current()) this.ev.onMessage(topic, payload); });
-    client.on('error', (err) => { if (current()) this.onError(err as Error & { code?: number | string }); });
-    client.on('close', () => { if (current()) this.onClose(); });
+    client.on('message', (topic, payload) => {
+      if (current()) this.ev.onMessage(topic, payload);
+    });
+    client.on('error', (err) => {
+      if (current()) this.onError(err as Error & { code?: number | string });
+    });
+    client.on('close', () => {
+      if (current()) this.onClose();
+    });
     return client;
   }
 
@@ -147,7 +177,11 @@ export class Connection {
   setNetwork(up: boolean): void {
     this.networkUp = up;
     if (!up) this.dropNetwork();
-    else if (this.agent.state === 'offline') { this.agent.opts.clock.clearTimeout(this.retryTimer); this.attempt = 0; this.retryLater(); }
+    else if (this.agent.state === 'offline') {
+      this.agent.opts.clock.clearTimeout(this.retryTimer);
+      this.attempt = 0;
+      this.retryLater();
+    }
   }
 
   /**
@@ -174,7 +208,10 @@ export class Connection {
         if (this.leaving === client) this.leaving = null;
         resolve();
       };
-      bound = clock.setTimeout(() => { client.stream?.destroy(); off(); }, SHUTDOWN_MS);
+      bound = clock.setTimeout(() => {
+        client.stream?.destroy();
+        off();
+      }, SHUTDOWN_MS);
       client.once('close', off);
       client.end(!graceful || !client.connected, off);
     });
@@ -187,7 +224,10 @@ export class Connection {
     if (!client) return;
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => client.end(true, () => resolve()), 2_000);
-      client.end(false, () => { clearTimeout(force); resolve(); });
+      client.end(false, () => {
+        clearTimeout(force);
+        resolve();
+      });
     });
   }
 }

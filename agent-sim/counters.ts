@@ -17,7 +17,10 @@ export class FleetCounters {
   readonly errors: Record<string, number> = {};
 
   command(type: string, status: string, duplicate: boolean): void {
-    if (duplicate) { this.duplicateCommands++; return; }
+    if (duplicate) {
+      this.duplicateCommands++;
+      return;
+    }
     bump(this.commands, type);
     bump(this.replies, status);
   }

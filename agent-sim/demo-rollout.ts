@@ -20,22 +20,33 @@ const MODELS = ['T1', 'T2', 'T3'];
 export interface ApiAnswer {
   status: number;
   /** The JSON answer, read field by field (the demo only prints and passes ids on). */
+  // biome-ignore lint/suspicious/noExplicitAny: JSON of many shapes, read field by field
   body: any;
 }
 
 export class DemoApi {
-  constructor(readonly base: string, private readonly token: string) {}
+  constructor(
+    readonly base: string,
+    private readonly token: string,
+  ) {}
 
   async call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<ApiAnswer> {
     const raw = body instanceof Uint8Array;
     const res = await fetch(`${this.base}/api/v1${path}`, {
       method,
-      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': raw ? 'application/octet-stream' : contentType }) },
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body === undefined ? {} : { 'content-type': raw ? 'application/octet-stream' : contentType }),
+      },
       body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
     });
     const text = await res.text();
     let json: unknown;
-    try { json = text ? JSON.parse(text) : undefined; } catch { json = text; }
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = text;
+    }
     return { status: res.status, body: json };
   }
 
@@ -49,7 +60,7 @@ export class DemoApi {
 
 export function describeError(a: ApiAnswer): string {
   const e = (a.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-  return e ? `${e.code}: ${e.message}` : JSON.stringify(a.body)?.slice(0, 300) ?? '';
+  return e ? `${e.code}: ${e.message}` : (JSON.stringify(a.body)?.slice(0, 300) ?? '');
 }
 
 export interface PublisherKey {
@@ -65,13 +76,20 @@ export async function ensurePublisherKey(dir: string): Promise<PublisherKey> {
   const privateKeyPath = join(dir, PRIVATE_KEY_FILE);
   const created = !existsSync(privateKeyPath);
   if (created) await generateKeyPair(dir);
-  const publicKeyPem = await loadPublicKeyPem(existsSync(join(dir, PUBLIC_KEY_FILE)) ? join(dir, PUBLIC_KEY_FILE) : privateKeyPath);
+  const publicKeyPem = await loadPublicKeyPem(
+    existsSync(join(dir, PUBLIC_KEY_FILE)) ? join(dir, PUBLIC_KEY_FILE) : privateKeyPath,
+  );
   return { dir, privateKeyPath, publicKeyPem, keyId: keyIdOf(publicKeyPem), created };
 }
 
 /** POST /signing-keys; 409 means this key is trusted already. */
 export async function trustKey(api: DemoApi, key: PublisherKey): Promise<'trusted' | 'already trusted'> {
-  const a = await api.expect('POST', '/signing-keys', { name: `posfleet demo publisher ${key.keyId}`, publicKey: key.publicKeyPem }, [201, 409]);
+  const a = await api.expect(
+    'POST',
+    '/signing-keys',
+    { name: `posfleet demo publisher ${key.keyId}`, publicKey: key.publicKeyPem },
+    [201, 409],
+  );
   return a.status === 201 ? 'trusted' : 'already trusted';
 }
 
@@ -95,16 +113,33 @@ export interface DemoArtifact {
 }
 
 /** Builds firmware VERSION for T1,T2,T3 (~256 KiB), signs it and uploads it; an existing one is looked up. */
-export async function publishFirmware(api: DemoApi, key: PublisherKey, dir: string, version: string): Promise<DemoArtifact> {
+export async function publishFirmware(
+  api: DemoApi,
+  key: PublisherKey,
+  dir: string,
+  version: string,
+): Promise<DemoArtifact> {
   const release = await buildSampleRelease({
-    component: 'firmware', version, models: MODELS, sizeBytes: 256 * 1024, dir, key: key.privateKeyPath,
+    component: 'firmware',
+    version,
+    models: MODELS,
+    sizeBytes: 256 * 1024,
+    dir,
+    key: key.privateKeyPath,
     notes: `posfleet demo firmware ${version}`,
   });
   const up = await api.expect('POST', '/artifacts', new Uint8Array(await readFile(release.out)), [201, 409]);
   if (up.status === 201) return { id: up.body.id, version, size: up.body.size, keyId: up.body.keyId, uploaded: true };
   if (up.body?.error?.code !== 'artifact_exists') throw new Error(`POST /artifacts: 409 ${describeError(up)}`);
-  const found = await api.expect('GET', `/artifacts?component=firmware&version=${encodeURIComponent(version)}`, undefined, [200]);
-  const a = (found.body.items as Array<{ id: string; version: string; size: number; keyId: string }>).find((x) => x.version === version);
+  const found = await api.expect(
+    'GET',
+    `/artifacts?component=firmware&version=${encodeURIComponent(version)}`,
+    undefined,
+    [200],
+  );
+  const a = (found.body.items as Array<{ id: string; version: string; size: number; keyId: string }>).find(
+    (x) => x.version === version,
+  );
   if (!a) throw new Error(`POST /artifacts said firmware ${version} exists, but GET /artifacts does not list it`);
   return { id: a.id, version, size: a.size, keyId: a.keyId, uploaded: false };
 }
@@ -146,10 +181,16 @@ export interface RolloutSettings {
 }
 
 /** POST /rollouts: waves as given, no window (it runs now), the engine's other defaults. */
-export async function startRollout(api: DemoApi, artifact: DemoArtifact, cohortId: string, s: RolloutSettings): Promise<RolloutView> {
+export async function startRollout(
+  api: DemoApi,
+  artifact: DemoArtifact,
+  cohortId: string,
+  s: RolloutSettings,
+): Promise<RolloutView> {
   const body = {
     name: `${ROLLOUT_PREFIX} ${artifact.version} (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
-    artifactId: artifact.id, cohortId,
+    artifactId: artifact.id,
+    cohortId,
     waves: s.waves.map((percent) => ({ percent })),
     soakMinutes: s.soakMinutes,
     window: null,
@@ -166,14 +207,35 @@ export async function getRollout(api: DemoApi, id: string): Promise<RolloutView>
   return (await api.expect('GET', `/rollouts/${id}`, undefined, [200])).body as RolloutView;
 }
 
-const ORDER = ['succeeded', 'verifying', 'rebooting', 'installing', 'downloading', 'accepted', 'sent', 'deferred', 'queued', 'waiting_window', 'pending', 'failed', 'timed_out', 'skipped', 'cancelled'];
+const ORDER = [
+  'succeeded',
+  'verifying',
+  'rebooting',
+  'installing',
+  'downloading',
+  'accepted',
+  'sent',
+  'deferred',
+  'queued',
+  'waiting_window',
+  'pending',
+  'failed',
+  'timed_out',
+  'skipped',
+  'cancelled',
+];
 
 /** "running · wave 2/3 (50%) · succeeded 21, verifying 12, downloading 3, pending 100 · of 200" */
 export function progressLine(r: RolloutView): string {
-  const counts = Object.entries(r.counts).filter(([, n]) => n > 0)
-    .sort(([a], [b]) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99))
-    .map(([k, n]) => `${k} ${n}`).join(', ') || 'no devices yet';
+  const counts =
+    Object.entries(r.counts)
+      .filter(([, n]) => n > 0)
+      .sort(([a], [b]) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99))
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'no devices yet';
   const wave = r.waves[r.currentWave];
   const waveText = wave ? `wave ${r.currentWave + 1}/${r.waves.length} (${wave.percent}%)` : '';
-  return [`rollout ${r.state}`, waveText, counts, `of ${r.total}`, r.reason ? `(${r.reason})` : ''].filter(Boolean).join(' · ');
+  return [`rollout ${r.state}`, waveText, counts, `of ${r.total}`, r.reason ? `(${r.reason})` : '']
+    .filter(Boolean)
+    .join(' · ');
 }

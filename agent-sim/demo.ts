@@ -11,8 +11,20 @@ import { readFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import {
-  activeDemoRollout, DemoApi, DEMO_TAG, ensureCohort, ensurePublisherKey, getRollout, isFinal, progressLine,
-  publishFirmware, startRollout, targetVersion, trustKey, type PublisherKey, type RolloutView,
+  activeDemoRollout,
+  DemoApi,
+  DEMO_TAG,
+  ensureCohort,
+  ensurePublisherKey,
+  getRollout,
+  isFinal,
+  progressLine,
+  publishFirmware,
+  startRollout,
+  targetVersion,
+  trustKey,
+  type PublisherKey,
+  type RolloutView,
 } from './demo-rollout.ts';
 import { startFleet, type FleetHandle } from './fleet.ts';
 import { statusLine, summaryText } from './stats.ts';
@@ -46,9 +58,15 @@ async function portProblem(port: number): Promise<string | null> {
   const answering = await new Promise<boolean>((resolve) => {
     const s = connect({ port, host: '127.0.0.1' });
     s.setTimeout(1_000);
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
-    s.once('timeout', () => { s.destroy(); resolve(false); });
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
   });
   if (answering) return `something already listens on 127.0.0.1:${port}`;
   const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
@@ -62,25 +80,39 @@ async function portProblem(port: number): Promise<string | null> {
 async function checkPorts(): Promise<void> {
   const mqtt = await portProblem(MQTT_PORT);
   if (mqtt) {
-    throw new Error(`MQTT port ${MQTT_PORT} is taken: ${mqtt}. Another MQTT broker (Mosquitto?) may be running; `
-      + `pick a free port: MQTT_PORT=${MQTT_PORT === 1884 ? 1885 : 1884} npm run demo`);
+    throw new Error(
+      `MQTT port ${MQTT_PORT} is taken: ${mqtt}. Another MQTT broker (Mosquitto?) may be running; ` +
+        `pick a free port: MQTT_PORT=${MQTT_PORT === 1884 ? 1885 : 1884} npm run demo`,
+    );
   }
   const http = await portProblem(PORT);
-  if (http) throw new Error(`HTTP port ${PORT} is taken: ${http}. Pick a free port: PORT=${PORT === 8081 ? 8082 : 8081} npm run demo`);
+  if (http)
+    throw new Error(
+      `HTTP port ${PORT} is taken: ${http}. Pick a free port: PORT=${PORT === 8081 ? 8082 : 8081} npm run demo`,
+    );
 }
 
 function startServer(): ChildProcess {
   // Its own process group: Ctrl-C reaches the demo alone, which stops the terminals before the server.
   const env = { ...process.env, PORT: String(PORT), MQTT_PORT: String(MQTT_PORT), DATA_DIR };
-  const child = spawn('npx', ['tsx', 'server/cli.ts', 'serve'], { stdio: ['ignore', 'pipe', 'inherit'], env, detached: true });
-  process.on('exit', () => { if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM'); });
+  const child = spawn('npx', ['tsx', 'server/cli.ts', 'serve'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+    detached: true,
+  });
+  process.on('exit', () => {
+    if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM');
+  });
   // Server logs are JSON lines; only the first few go to the screen to keep the demo readable.
   let shown = 0;
   child.stdout?.on('data', (chunk: Buffer) => {
     if (shown++ < 5) process.stdout.write(chunk);
   });
   child.on('exit', (code) => {
-    if (!stopping) { console.error(`posfleet exited with code ${code} (its messages are above)`); process.exit(1); }
+    if (!stopping) {
+      console.error(`posfleet exited with code ${code} (its messages are above)`);
+      process.exit(1);
+    }
   });
   return child;
 }
@@ -90,7 +122,9 @@ async function waitReady(timeoutMs = 60_000): Promise<void> {
   while (Date.now() < deadline) {
     try {
       if ((await fetch(`${BASE}/readyz`)).status === 200) return;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     await sleep(250);
   }
   throw new Error(`posfleet did not become ready on ${BASE}/readyz within ${timeoutMs / 1000} s`);
@@ -98,13 +132,19 @@ async function waitReady(timeoutMs = 60_000): Promise<void> {
 
 async function adminToken(): Promise<{ token: string; where: string; shell: string }> {
   if (process.env.POSFLEET_ADMIN_TOKEN) {
-    return { token: process.env.POSFLEET_ADMIN_TOKEN, where: 'the POSFLEET_ADMIN_TOKEN environment variable', shell: 'TOKEN=$POSFLEET_ADMIN_TOKEN' };
+    return {
+      token: process.env.POSFLEET_ADMIN_TOKEN,
+      where: 'the POSFLEET_ADMIN_TOKEN environment variable',
+      shell: 'TOKEN=$POSFLEET_ADMIN_TOKEN',
+    };
   }
   const file = join(DATA_DIR, 'admin-token');
   for (let i = 0; i < 40; i++) {
     try {
       return { token: (await readFile(file, 'utf8')).trim(), where: file, shell: `TOKEN=$(cat ${file})` };
-    } catch { await sleep(250); }
+    } catch {
+      await sleep(250);
+    }
   }
   throw new Error(`no admin token: set POSFLEET_ADMIN_TOKEN or let posfleet write ${file}`);
 }
@@ -119,15 +159,23 @@ posfleet demo is running: ${TERMINALS} simulated terminals over several merchant
   metrics         ${SHOWN_BASE}/metrics
   admin token     ${o.where}
   MQTT            mqtt://localhost:${MQTT_PORT}
-  data            ${DATA_DIR}  (terminal identities in ${join(DATA_DIR, 'agent-sim')})${o.key ? `
-  publisher key   ${o.key.dir}  (key id ${o.key.keyId})` : ''}
+  data            ${DATA_DIR}  (terminal identities in ${join(DATA_DIR, 'agent-sim')})${
+    o.key
+      ? `
+  publisher key   ${o.key.dir}  (key id ${o.key.keyId})`
+      : ''
+  }
 
   ${o.shell}
   ${c} '${api}/devices?limit=5'
   ${c} '${api}/alerts?limit=5'
-  ${c} ${api}/reports/fleet${o.rollout ? `
+  ${c} ${api}/reports/fleet${
+    o.rollout
+      ? `
   ${c} ${api}/rollouts/${o.rollout.id}
-  ${c} '${api}/rollouts/${o.rollout.id}/devices?limit=5'` : ''}
+  ${c} '${api}/rollouts/${o.rollout.id}/devices?limit=5'`
+      : ''
+  }
   ${c} -X POST -H 'content-type: application/json' \\
        -d '{"type":"diagnostics","params":{}}' ${api}/devices/<deviceId>/commands
 
@@ -139,22 +187,32 @@ Ctrl-C stops the terminals and the server.
 async function release(api: DemoApi, key: PublisherKey, f: FleetHandle): Promise<RolloutView | null> {
   const left = await activeDemoRollout(api);
   if (left) {
-    console.log(`${elapsed()} a demo rollout from an earlier run is still ${left.state}: ${left.name} (${left.id}); following it`);
+    console.log(
+      `${elapsed()} a demo rollout from an earlier run is still ${left.state}: ${left.name} (${left.id}); following it`,
+    );
     return left;
   }
   const version = targetVersion(f.agents.map((a) => a.firmware));
   const artifact = await publishFirmware(api, key, join(DATA_DIR, 'demo-firmware'), version);
-  console.log(`${elapsed()} firmware ${version} for T1,T2,T3 (${Math.round(artifact.size / 1024)} KiB) signed by ${key.keyId}: `
-    + `${artifact.uploaded ? 'uploaded as' : 'already uploaded as'} ${artifact.id}`);
+  console.log(
+    `${elapsed()} firmware ${version} for T1,T2,T3 (${Math.round(artifact.size / 1024)} KiB) signed by ${key.keyId}: ` +
+      `${artifact.uploaded ? 'uploaded as' : 'already uploaded as'} ${artifact.id}`,
+  );
   if (artifact.keyId !== key.keyId) {
-    console.warn(`${elapsed()} warning: artifact ${artifact.id} was signed by key ${artifact.keyId}, not by ${key.keyId} in ${key.dir}; `
-      + 'terminals will refuse it (bad_signature). Start over with a fresh DATA_DIR.');
+    console.warn(
+      `${elapsed()} warning: artifact ${artifact.id} was signed by key ${artifact.keyId}, not by ${key.keyId} in ${key.dir}; ` +
+        'terminals will refuse it (bad_signature). Start over with a fresh DATA_DIR.',
+    );
   }
   const cohort = await ensureCohort(api);
-  console.log(`${elapsed()} cohort ${cohort.id} (every terminal tagged ${DEMO_TAG})${cohort.created ? '' : ', from an earlier run'}`);
+  console.log(
+    `${elapsed()} cohort ${cohort.id} (every terminal tagged ${DEMO_TAG})${cohort.created ? '' : ', from an earlier run'}`,
+  );
   const r = await startRollout(api, artifact, cohort.id, { waves: WAVES, soakMinutes: SOAK_MINUTES });
-  console.log(`${elapsed()} rollout ${r.id} started: firmware ${version} to ${r.total} terminals in waves ${WAVES.join('/')} %, `
-    + `soak ${SOAK_MINUTES} min per terminal; the engine moves it every 10 s`);
+  console.log(
+    `${elapsed()} rollout ${r.id} started: firmware ${version} to ${r.total} terminals in waves ${WAVES.join('/')} %, ` +
+      `soak ${SOAK_MINUTES} min per terminal; the engine moves it every 10 s`,
+  );
   return r;
 }
 
@@ -168,7 +226,9 @@ async function follow(api: DemoApi, first: RolloutView): Promise<RolloutView> {
     if (line !== last || Date.now() - lastAt >= 30_000) {
       console.log(`${elapsed()} ${line}`);
       if (r.state === 'paused' && !last.startsWith('rollout paused')) {
-        console.log(`${elapsed()} see ${SHOWN_BASE}/api/v1/rollouts/${r.id}/devices; resume with POST .../rollouts/${r.id}/resume or cancel with POST .../cancel`);
+        console.log(
+          `${elapsed()} see ${SHOWN_BASE}/api/v1/rollouts/${r.id}/devices; resume with POST .../rollouts/${r.id}/resume or cancel with POST .../cancel`,
+        );
       }
       last = line;
       lastAt = Date.now();
@@ -187,7 +247,7 @@ async function follow(api: DemoApi, first: RolloutView): Promise<RolloutView> {
 async function stop(code = 0): Promise<void> {
   if (stopping) process.exit(130);
   stopping = true;
-  timers.forEach((t) => clearInterval(t));
+  for (const t of timers) clearInterval(t);
   if (fleet) {
     console.log('stopping the terminals…');
     console.log(summaryText(await fleet.stop()));
@@ -218,7 +278,9 @@ async function main(): Promise<void> {
     try {
       key = await ensurePublisherKey(join(DATA_DIR, 'demo-keys'));
       const trusted = await trustKey(api, key);
-      console.log(`${elapsed()} publisher key ${key.keyId} ${key.created ? 'generated' : 'reused'} in ${key.dir}; ${trusted} by posfleet`);
+      console.log(
+        `${elapsed()} publisher key ${key.keyId} ${key.created ? 'generated' : 'reused'} in ${key.dir}; ${trusted} by posfleet`,
+      );
     } catch (err) {
       console.warn(`${elapsed()} no release in this demo: ${(err as Error).message}`);
       key = undefined;
@@ -226,17 +288,28 @@ async function main(): Promise<void> {
   }
 
   fleet = await startFleet({
-    server: BASE, adminToken: token, terminals: TERMINALS, merchants: 8, seed: 7, speed: 60,
+    server: BASE,
+    adminToken: token,
+    terminals: TERMINALS,
+    merchants: 8,
+    seed: 7,
+    speed: 60,
     profiles: 'failing-printer@0.05,degrading-battery@0.05,flaky-network@0.05,reader-wear@0.05,tamper@0.01',
-    stateDir: join(DATA_DIR, 'agent-sim'), rampPerSecond: 100, publicKey: key?.publicKeyPem ?? null,
+    stateDir: join(DATA_DIR, 'agent-sim'),
+    rampPerSecond: 100,
+    publicKey: key?.publicKeyPem ?? null,
   });
   await fleet.started;
   const want = Math.ceil(TERMINALS * 0.95);
-  await fleet.waitForOnline(want, 90_000).catch(() => console.warn(`${elapsed()} fewer than ${want} terminals online after 90 s; going on`));
+  await fleet
+    .waitForOnline(want, 90_000)
+    .catch(() => console.warn(`${elapsed()} fewer than ${want} terminals online after 90 s; going on`));
   console.log(`${elapsed()} ${statusLine(fleet.stats(), 0).replace('hb/s 0.0 | ', '')}`);
   if (stopping) return;
   const f = fleet;
-  timers.push(setInterval(() => console.log(`${elapsed()} ${statusLine(f.stats(), 0).replace('hb/s 0.0 | ', '')}`), 30_000));
+  timers.push(
+    setInterval(() => console.log(`${elapsed()} ${statusLine(f.stats(), 0).replace('hb/s 0.0 | ', '')}`), 30_000),
+  );
 
   let rollout: RolloutView | null = null;
   if (key) {
@@ -253,8 +326,10 @@ async function main(): Promise<void> {
   if (stopping) return;
   const onTarget = fleet.agents.filter((a) => a.firmware === end.version).length;
   if (end.state === 'completed') {
-    console.log(`${elapsed()} rollout completed: ${end.counts.succeeded ?? 0} succeeded, ${(end.counts.failed ?? 0) + (end.counts.timed_out ?? 0)} failed; `
-      + `${onTarget}/${TERMINALS} terminals run firmware ${end.version}.`);
+    console.log(
+      `${elapsed()} rollout completed: ${end.counts.succeeded ?? 0} succeeded, ${(end.counts.failed ?? 0) + (end.counts.timed_out ?? 0)} failed; ` +
+        `${onTarget}/${TERMINALS} terminals run firmware ${end.version}.`,
+    );
   } else {
     console.log(`${elapsed()} rollout ended ${end.state}${end.reason ? `: ${end.reason}` : ''}.`);
   }

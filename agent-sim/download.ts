@@ -9,7 +9,10 @@ import type { Clock } from './clock.ts';
 export type DownloadErrorCode = 'download_failed' | 'size_mismatch';
 
 export class DownloadError extends Error {
-  constructor(readonly code: DownloadErrorCode, message: string) {
+  constructor(
+    readonly code: DownloadErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -36,7 +39,13 @@ export interface DownloadResult {
   resumes: number;
 }
 
-interface Progress { bytes: number; hash: Hash; resumes: number; corrupted: boolean; cut: boolean }
+interface Progress {
+  bytes: number;
+  hash: Hash;
+  resumes: number;
+  corrupted: boolean;
+  cut: boolean;
+}
 
 export async function download(opts: DownloadOptions): Promise<DownloadResult> {
   const maxAttempts = opts.maxAttempts ?? 6;
@@ -58,12 +67,22 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
 /** One request; true when the artifact is complete, false when it was cut and may resume. */
 async function attemptOnce(opts: DownloadOptions, p: Progress): Promise<boolean> {
   const resumeFrom = p.bytes;
-  const res = await get(opts.url, resumeFrom > 0 ? { range: `bytes=${resumeFrom}-` } : {}, opts.idleTimeoutMs ?? 30_000);
-  if (resumeFrom > 0 && res.statusCode === 416 && resumeFrom === opts.size) { res.resume(); return true; }
+  const res = await get(
+    opts.url,
+    resumeFrom > 0 ? { range: `bytes=${resumeFrom}-` } : {},
+    opts.idleTimeoutMs ?? 30_000,
+  );
+  if (resumeFrom > 0 && res.statusCode === 416 && resumeFrom === opts.size) {
+    res.resume();
+    return true;
+  }
   if (res.statusCode === 206) {
     if (!String(res.headers['content-range'] ?? '').startsWith(`bytes ${resumeFrom}-`)) {
       res.resume();
-      throw new DownloadError('download_failed', `server answered range ${String(res.headers['content-range'])} for bytes=${resumeFrom}-`);
+      throw new DownloadError(
+        'download_failed',
+        `server answered range ${String(res.headers['content-range'])} for bytes=${resumeFrom}-`,
+      );
     }
     p.resumes++;
   } else if (res.statusCode === 200) {
@@ -76,7 +95,8 @@ async function attemptOnce(opts: DownloadOptions, p: Progress): Promise<boolean>
     throw new DownloadError('download_failed', `HTTP ${res.statusCode} from artifact URL`);
   }
   await consume(res, opts, p);
-  if (p.bytes !== opts.size) throw new DownloadError('size_mismatch', `received ${p.bytes} bytes, manifest says ${opts.size}`);
+  if (p.bytes !== opts.size)
+    throw new DownloadError('size_mismatch', `received ${p.bytes} bytes, manifest says ${opts.size}`);
   return true;
 }
 

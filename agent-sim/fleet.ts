@@ -67,37 +67,70 @@ export interface FleetHandle {
 export async function startFleet(opts: FleetOptions): Promise<FleetHandle> {
   const clock = opts.clock ?? realClock();
   const seed = opts.seed ?? 1;
-  const plan = planFleet({ terminals: opts.terminals, merchants: opts.merchants, models: opts.models, profiles: opts.profiles, seed, range: opts.range });
+  const plan = planFleet({
+    terminals: opts.terminals,
+    merchants: opts.merchants,
+    models: opts.models,
+    profiles: opts.profiles,
+    seed,
+    range: opts.range,
+  });
   const tokens = await merchantTokens(opts, plan);
   const counters = new FleetCounters();
   const limiter = new Limiter(opts.enrollConcurrency ?? 32);
-  const stateDir = opts.stateDir && opts.server ? stateDirFor(opts.stateDir, opts.server) : opts.stateDir ?? null;
+  const stateDir = opts.stateDir && opts.server ? stateDirFor(opts.stateDir, opts.server) : (opts.stateDir ?? null);
   const publicKey = loadKey(opts.publicKey);
-  const agents = plan.terminals.map((t) => new TerminalAgent({
-    plan: t, merchant: plan.merchants[t.merchantIndex], seed, clock, counters,
-    firmware: opts.firmware ?? '1.0.0', apps: opts.apps ?? { payment: '1.0.0' },
-    heartbeatS: opts.heartbeatS ?? 30, speed: opts.speed ?? 1,
-    server: opts.server, enrollToken: tokens[t.merchantIndex] ?? opts.enrollToken, enrollLimiter: limiter,
-    credentials: opts.credentials?.[t.index], stateDir, publicKey,
-    bootMs: opts.bootMs, installMs: opts.installMs, downloadRetryMs: opts.downloadRetryMs,
-  }));
+  const agents = plan.terminals.map(
+    (t) =>
+      new TerminalAgent({
+        plan: t,
+        merchant: plan.merchants[t.merchantIndex],
+        seed,
+        clock,
+        counters,
+        firmware: opts.firmware ?? '1.0.0',
+        apps: opts.apps ?? { payment: '1.0.0' },
+        heartbeatS: opts.heartbeatS ?? 30,
+        speed: opts.speed ?? 1,
+        server: opts.server,
+        enrollToken: tokens[t.merchantIndex] ?? opts.enrollToken,
+        enrollLimiter: limiter,
+        credentials: opts.credentials?.[t.index],
+        stateDir,
+        publicKey,
+        bootMs: opts.bootMs,
+        installMs: opts.installMs,
+        downloadRetryMs: opts.downloadRetryMs,
+      }),
+  );
   const byKey = new Map<string | number, TerminalAgent>();
-  for (const a of agents) { byKey.set(a.serial, a); byKey.set(a.index, a); }
+  for (const a of agents) {
+    byKey.set(a.serial, a);
+    byKey.set(a.index, a);
+  }
   let stopping = false;
   const started = ramp(agents, opts.rampPerSecond ?? 500, () => stopping);
   const startedAt = clock.now();
   const handle: FleetHandle = {
-    plan, agents, counters, clock, started,
+    plan,
+    agents,
+    counters,
+    clock,
+    started,
     stats: () => fleetStats(agents, counters, clock.now() - startedAt),
     agent: (key) => byKey.get(key) ?? agents.find((a) => a.deviceId === key),
-    heartbeatNow: () => agents.forEach((a) => a.heartbeatNow()),
+    heartbeatNow: () => {
+      for (const a of agents) a.heartbeatNow();
+    },
     dropConnections(fraction = 1) {
       const online = agents.filter((a) => a.connected);
       const n = Math.round(online.length * fraction);
-      online.slice(0, n).forEach((a) => a.dropConnection());
+      for (const a of online.slice(0, n)) a.dropConnection();
       return n;
     },
-    setNetwork: (up) => agents.forEach((a) => a.setNetwork(up)),
+    setNetwork: (up) => {
+      for (const a of agents) a.setNetwork(up);
+    },
     waitFor: (predicate, o) => poll(() => predicate(handle), o?.timeoutMs ?? 30_000, o?.what ?? 'fleet condition'),
     waitForOnline: (count = agents.length, timeoutMs = 30_000) =>
       poll(() => agents.filter((a) => a.connected).length >= count, timeoutMs, `${count} terminals online`),
@@ -115,7 +148,13 @@ export async function startFleet(opts: FleetOptions): Promise<FleetHandle> {
 /** Admin-token mode, done once by a parent before it spreads the fleet over workers. */
 export async function prepareMerchantTokens(opts: FleetOptions): Promise<string[] | undefined> {
   if (!opts.adminToken) return opts.merchantTokens;
-  const plan = planFleet({ terminals: opts.terminals, merchants: opts.merchants, models: opts.models, seed: opts.seed ?? 1, range: { from: 0, to: 0 } });
+  const plan = planFleet({
+    terminals: opts.terminals,
+    merchants: opts.merchants,
+    models: opts.models,
+    seed: opts.seed ?? 1,
+    range: { from: 0, to: 0 },
+  });
   return merchantTokens(opts, plan);
 }
 
@@ -123,7 +162,14 @@ async function merchantTokens(opts: FleetOptions, plan: FleetPlan): Promise<stri
   if (opts.merchantTokens) return opts.merchantTokens;
   if (!opts.adminToken) return [];
   if (!opts.server) throw new Error('--admin-token needs --server');
-  return setupMerchants({ server: opts.server, adminToken: opts.adminToken, merchants: plan.merchants, terminals: opts.terminals, seed: plan.seed, stateDir: opts.stateDir ?? null });
+  return setupMerchants({
+    server: opts.server,
+    adminToken: opts.adminToken,
+    merchants: plan.merchants,
+    terminals: opts.terminals,
+    seed: plan.seed,
+    stateDir: opts.stateDir ?? null,
+  });
 }
 
 function loadKey(key: FleetOptions['publicKey']): KeyObject | null {

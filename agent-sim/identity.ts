@@ -4,8 +4,12 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
-  API_BASE, enrollResponseSchema, mqttCredentialsSchema, semverString,
-  type EnrollRequest, type EnrollResponse,
+  API_BASE,
+  enrollResponseSchema,
+  mqttCredentialsSchema,
+  semverString,
+  type EnrollRequest,
+  type EnrollResponse,
 } from '../protocol/index.ts';
 
 export const identitySchema = z.object({
@@ -20,7 +24,11 @@ export const identitySchema = z.object({
 export type Identity = z.infer<typeof identitySchema>;
 
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
   /** Worth another try later: the server is busy or briefly unavailable. */
@@ -45,13 +53,21 @@ export async function apiCall(server: string, path: string, token: string, body:
   const json = text ? safeJson(text) : undefined;
   if (!res.ok) {
     const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new HttpError(res.status, error?.code ?? `http_${res.status}`, `POST ${path}: ${res.status} ${error?.message ?? text.slice(0, 200)}`);
+    throw new HttpError(
+      res.status,
+      error?.code ?? `http_${res.status}`,
+      `POST ${path}: ${res.status} ${error?.message ?? text.slice(0, 200)}`,
+    );
   }
   return json;
 }
 
 const safeJson = (text: string): unknown => {
-  try { return JSON.parse(text); } catch { return undefined; }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 };
 
 export async function enroll(server: string, token: string, body: EnrollRequest): Promise<EnrollResponse> {

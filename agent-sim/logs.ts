@@ -17,9 +17,12 @@ export class LogRing {
 
   /** The last `n` lines, oldest first. */
   lines(n = this.capacity): string[] {
-    const ordered = this.entries.length < this.capacity
-      ? this.entries
-      : [...this.entries.slice(this.next), ...this.entries.slice(0, this.next)];
-    return ordered.slice(-Math.max(0, n)).map(([ts, level, msg]) => `${new Date(ts).toISOString()} ${level.toUpperCase()} ${msg}`);
+    const ordered =
+      this.entries.length < this.capacity
+        ? this.entries
+        : [...this.entries.slice(this.next), ...this.entries.slice(0, this.next)];
+    return ordered
+      .slice(-Math.max(0, n))
+      .map(([ts, level, msg]) => `${new Date(ts).toISOString()} ${level.toUpperCase()} ${msg}`);
   }
 }

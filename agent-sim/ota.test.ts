@@ -25,7 +25,10 @@ beforeAll(async () => {
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
     if (range) rangeRequests.push(req.headers.range!);
-    if (req.url === '/missing') { res.writeHead(404).end(); return; }
+    if (req.url === '/missing') {
+      res.writeHead(404).end();
+      return;
+    }
     const body = req.url === '/short' ? payload.subarray(0, payload.length - 10) : payload;
     const headers: http.OutgoingHttpHeaders = { 'content-length': body.length - start, 'accept-ranges': 'bytes' };
     if (range) headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
@@ -45,24 +48,54 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 function manifest(over: Partial<Manifest> = {}): Manifest {
   return {
-    v: 1, component: 'firmware', version: '2.0.0', models: ['T1', 'T2'], requires: {},
-    size: payload.length, sha256, createdAt: '2026-01-01T00:00:00.000Z', keyId: '0123456789abcdef', ...over,
+    v: 1,
+    component: 'firmware',
+    version: '2.0.0',
+    models: ['T1', 'T2'],
+    requires: {},
+    size: payload.length,
+    sha256,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    keyId: '0123456789abcdef',
+    ...over,
   };
 }
 
 function params(m: Manifest, over: Record<string, unknown> = {}, signer = keys.privateKey) {
   const signature = sign(null, Buffer.from(canonicalJson(m)), signer).toString('base64');
-  return { jobId: `job-${Math.random().toString(36).slice(2)}`, component: m.component, version: m.version, url: `${base}/ok`, sha256: m.sha256, size: m.size, signature, manifest: m, ...over };
+  return {
+    jobId: `job-${Math.random().toString(36).slice(2)}`,
+    component: m.component,
+    version: m.version,
+    url: `${base}/ok`,
+    sha256: m.sha256,
+    size: m.size,
+    signature,
+    manifest: m,
+    ...over,
+  };
 }
 
-function client(over: Omit<Partial<OtaDeps>, 'profile'> & { profile?: Partial<TerminalProfile>; firmware?: string } = {}) {
+function client(
+  over: Omit<Partial<OtaDeps>, 'profile'> & { profile?: Partial<TerminalProfile>; firmware?: string } = {},
+) {
   const reports: OtaStatus[] = [];
   const installed = { firmware: over.firmware ?? '1.0.0', apps: { payment: '1.0.0' } };
   const ota = new OtaClient({
-    clock: realClock(), rng: streamRng(1, 'ota'), model: 'T2', publicKey: keys.publicKey,
-    installed: () => installed, report: (s) => reports.push(s), busy: () => false,
-    installAndReboot: async (_c, version) => { installed.firmware = version; },
-    installMs: 5, downloadRetryMs: 5, ...over, profile: { ...healthyProfile(), ...over.profile },
+    clock: realClock(),
+    rng: streamRng(1, 'ota'),
+    model: 'T2',
+    publicKey: keys.publicKey,
+    installed: () => installed,
+    report: (s) => reports.push(s),
+    busy: () => false,
+    installAndReboot: async (_c, version) => {
+      installed.firmware = version;
+    },
+    installMs: 5,
+    downloadRetryMs: 5,
+    ...over,
+    profile: { ...healthyProfile(), ...over.profile },
   });
   const settled = async (jobId: string) => {
     for (let i = 0; i < 400 && !['succeeded', 'failed', 'rejected'].includes(ota.lastStatus(jobId)?.state ?? ''); i++) {
@@ -85,7 +118,15 @@ describe('OTA client', () => {
     expect(await settled(p.jobId)).toMatchObject({ state: 'succeeded' });
     expect(rangeRequests).toEqual([`bytes=${payload.length / 2}-`]);
     const states = reports.map((r) => r.state).filter((s, i, a) => s !== a[i - 1]);
-    expect(states).toEqual(['accepted', 'downloading', 'downloaded', 'verifying', 'installing', 'rebooting', 'succeeded']);
+    expect(states).toEqual([
+      'accepted',
+      'downloading',
+      'downloaded',
+      'verifying',
+      'installing',
+      'rebooting',
+      'succeeded',
+    ]);
     expect(installed.firmware).toBe('2.0.0');
   });
 
@@ -102,12 +143,17 @@ describe('OTA client', () => {
     const p = make();
     const reply = ota.handle(p, soon());
     expect(reply).toMatchObject({ status: 'rejected', error: { code } });
-    expect(reports).toEqual([expect.objectContaining({ jobId: p.jobId, state: 'rejected', error: expect.objectContaining({ code }) })]);
+    expect(reports).toEqual([
+      expect.objectContaining({ jobId: p.jobId, state: 'rejected', error: expect.objectContaining({ code }) }),
+    ]);
   });
 
   it('rejects an expired command with expired_command', () => {
     const { ota } = client();
-    expect(ota.handle(params(manifest()), Date.now() - 1)).toMatchObject({ status: 'rejected', error: { code: 'expired_command' } });
+    expect(ota.handle(params(manifest()), Date.now() - 1)).toMatchObject({
+      status: 'rejected',
+      error: { code: 'expired_command' },
+    });
   });
 
   it('allows a downgrade when the command says so', async () => {
@@ -148,6 +194,8 @@ describe('OTA client', () => {
   it('checks signatures against a PEM key as the CLI loads it', async () => {
     const { createPublicKey } = await import('node:crypto');
     const { ota } = client({ publicKey: createPublicKey(publicPem) });
-    expect(ota.handle(params(manifest(), {}, otherKeys.privateKey), soon())).toMatchObject({ error: { code: 'bad_signature' } });
+    expect(ota.handle(params(manifest(), {}, otherKeys.privateKey), soon())).toMatchObject({
+      error: { code: 'bad_signature' },
+    });
   });
 });

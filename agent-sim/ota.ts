@@ -5,8 +5,13 @@
 import type { KeyObject } from 'node:crypto';
 import semver from 'semver';
 import {
-  manifestSchema, updateParamsSchema, verifyManifest,
-  type CommandReply, type Manifest, type OtaReport, type UpdateParams,
+  manifestSchema,
+  updateParamsSchema,
+  verifyManifest,
+  type CommandReply,
+  type Manifest,
+  type OtaReport,
+  type UpdateParams,
 } from '../protocol/index.ts';
 import type { Clock } from './clock.ts';
 import { download, DownloadError, sleep } from './download.ts';
@@ -14,14 +19,27 @@ import type { TerminalProfile } from './profiles.ts';
 import { chance, jitter, type Rng } from './rng.ts';
 
 export type OtaErrorCode =
-  | 'bad_params' | 'bad_manifest' | 'bad_signature' | 'manifest_mismatch' | 'manifest_expired'
-  | 'incompatible_model' | 'downgrade_refused' | 'requirements_not_met' | 'expired_command'
-  | 'download_failed' | 'size_mismatch' | 'hash_mismatch' | 'install_failed';
+  | 'bad_params'
+  | 'bad_manifest'
+  | 'bad_signature'
+  | 'manifest_mismatch'
+  | 'manifest_expired'
+  | 'incompatible_model'
+  | 'downgrade_refused'
+  | 'requirements_not_met'
+  | 'expired_command'
+  | 'download_failed'
+  | 'size_mismatch'
+  | 'hash_mismatch'
+  | 'install_failed';
 
 export type OtaStatus = Omit<OtaReport, 'v'>;
 export type Reply = Omit<CommandReply, 'v' | 'commandId'>;
 
-export interface Installed { firmware: string; apps: Record<string, string> }
+export interface Installed {
+  firmware: string;
+  apps: Record<string, string>;
+}
 
 export interface OtaDeps {
   clock: Clock;
@@ -41,7 +59,10 @@ export interface OtaDeps {
 }
 
 class OtaRefusal extends Error {
-  constructor(readonly code: OtaErrorCode, message: string) {
+  constructor(
+    readonly code: OtaErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -66,7 +87,11 @@ export class OtaClient {
   /** Handles an `update` command; the reply says accepted, busy or rejected, the work goes on after it. */
   handle(rawParams: unknown, expiresAt: number): Reply {
     const parsed = updateParamsSchema.safeParse(rawParams);
-    if (!parsed.success) return { status: 'rejected', error: { code: 'bad_params', message: parsed.error.issues[0]?.message ?? 'bad params' } };
+    if (!parsed.success)
+      return {
+        status: 'rejected',
+        error: { code: 'bad_params', message: parsed.error.issues[0]?.message ?? 'bad params' },
+      };
     const params = parsed.data;
     const known = this.jobs.get(params.jobId);
     if (known && known.state !== 'deferred') {
@@ -75,7 +100,8 @@ export class OtaClient {
     }
     if (this.running) return this.defer(params.jobId, `busy with job ${this.running}`);
     try {
-      if (expiresAt < this.deps.clock.now()) throw new OtaRefusal('expired_command', 'the update command expired before it arrived');
+      if (expiresAt < this.deps.clock.now())
+        throw new OtaRefusal('expired_command', 'the update command expired before it arrived');
       const manifest = this.check(params);
       if (this.deps.busy()) return this.defer(params.jobId, 'a payment is in progress');
       if (params.version === this.currentVersion(params.component)) {
@@ -87,30 +113,44 @@ export class OtaClient {
       return { status: 'ok', result: { jobId: params.jobId, state: 'accepted' } };
     } catch (err) {
       if (!(err instanceof OtaRefusal)) throw err;
-      return replyFor(this.set({ jobId: params.jobId, state: 'rejected', error: { code: err.code, message: err.message } }));
+      return replyFor(
+        this.set({ jobId: params.jobId, state: 'rejected', error: { code: err.code, message: err.message } }),
+      );
     }
   }
 
   /** Everything checked before download: signature, then what the manifest says against this terminal. */
   private check(params: UpdateParams): Manifest {
     const parsed = manifestSchema.safeParse(params.manifest);
-    if (!parsed.success) throw new OtaRefusal('bad_manifest', parsed.error.issues[0]?.message ?? 'manifest does not parse');
+    if (!parsed.success)
+      throw new OtaRefusal('bad_manifest', parsed.error.issues[0]?.message ?? 'manifest does not parse');
     if (this.deps.publicKey && !verifyManifest(params.manifest, params.signature, this.deps.publicKey)) {
       throw new OtaRefusal('bad_signature', 'manifest signature does not verify with the fleet key');
     }
     const m = parsed.data;
-    if (m.component !== params.component || m.version !== params.version || m.sha256 !== params.sha256 || m.size !== params.size) {
-      throw new OtaRefusal('manifest_mismatch', 'command and signed manifest disagree on component, version, size or sha256');
+    if (
+      m.component !== params.component ||
+      m.version !== params.version ||
+      m.sha256 !== params.sha256 ||
+      m.size !== params.size
+    ) {
+      throw new OtaRefusal(
+        'manifest_mismatch',
+        'command and signed manifest disagree on component, version, size or sha256',
+      );
     }
-    if (m.expiresAt && Date.parse(m.expiresAt) < this.deps.clock.now()) throw new OtaRefusal('manifest_expired', `manifest expired at ${m.expiresAt}`);
-    if (!m.models.includes(this.deps.model)) throw new OtaRefusal('incompatible_model', `built for ${m.models.join(', ')}, this is a ${this.deps.model}`);
+    if (m.expiresAt && Date.parse(m.expiresAt) < this.deps.clock.now())
+      throw new OtaRefusal('manifest_expired', `manifest expired at ${m.expiresAt}`);
+    if (!m.models.includes(this.deps.model))
+      throw new OtaRefusal('incompatible_model', `built for ${m.models.join(', ')}, this is a ${this.deps.model}`);
     const current = this.currentVersion(m.component);
     if (current && semver.lt(m.version, current) && !params.allowDowngrade) {
       throw new OtaRefusal('downgrade_refused', `${m.version} is lower than installed ${current}`);
     }
     for (const [component, range] of Object.entries(m.requires)) {
       const have = this.currentVersion(component);
-      if (!have || !semver.satisfies(have, range)) throw new OtaRefusal('requirements_not_met', `needs ${component} ${range}, has ${have ?? 'none'}`);
+      if (!have || !semver.satisfies(have, range))
+        throw new OtaRefusal('requirements_not_met', `needs ${component} ${range}, has ${have ?? 'none'}`);
     }
     return m;
   }
@@ -122,10 +162,12 @@ export class OtaClient {
       const result = await this.fetch(params);
       this.set({ jobId, state: 'downloaded', progress: 100 });
       this.set({ jobId, state: 'verifying' });
-      if (result.sha256 !== manifest.sha256) throw new OtaRefusal('hash_mismatch', `sha256 ${result.sha256} is not the signed ${manifest.sha256}`);
+      if (result.sha256 !== manifest.sha256)
+        throw new OtaRefusal('hash_mismatch', `sha256 ${result.sha256} is not the signed ${manifest.sha256}`);
       this.set({ jobId, state: 'installing' });
       await sleep(deps.clock, jitter(deps.rng, deps.installMs ?? 3_000, 0.3));
-      if (chance(deps.rng, deps.profile.installFailRate)) throw new OtaRefusal('install_failed', 'installer exited with status 1');
+      if (chance(deps.rng, deps.profile.installFailRate))
+        throw new OtaRefusal('install_failed', 'installer exited with status 1');
       this.set({ jobId, state: 'rebooting' });
       await deps.installAndReboot(params.component, params.version, manifest);
       this.set({ jobId, state: 'succeeded', progress: 100 });
@@ -142,7 +184,10 @@ export class OtaClient {
     let reported = 0;
     this.set({ jobId: params.jobId, state: 'downloading', progress: 0 });
     return download({
-      url: params.url, size: params.size, clock: deps.clock, retryDelayMs: deps.downloadRetryMs,
+      url: params.url,
+      size: params.size,
+      clock: deps.clock,
+      retryDelayMs: deps.downloadRetryMs,
       corrupt: deps.profile.downloadCorrupt,
       cutAfterBytes: deps.profile.flakyNetwork ? Math.floor(params.size / 2) : undefined,
       onProgress: (bytes) => {

@@ -12,10 +12,8 @@ export function hash32(text: string): number {
   return h >>> 0;
 }
 
-export interface Rng {
-  /** Uniform in [0, 1). */
-  (): number;
-}
+/** Uniform in [0, 1). */
+export type Rng = () => number;
 
 /** mulberry32: tiny, fast and good enough for simulation. */
 export function mulberry32(seed: number): Rng {

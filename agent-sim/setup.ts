@@ -27,7 +27,12 @@ export async function setupMerchants(o: SetupOptions): Promise<string[]> {
   for (const m of o.merchants) {
     m.id = cached[m.name];
     if (m.id) continue;
-    const body: CreateMerchant = { name: m.name, timezone: m.timezone, tradingHours: m.tradingHours, externalRef: `agent-sim:${o.seed}:${m.index}` };
+    const body: CreateMerchant = {
+      name: m.name,
+      timezone: m.timezone,
+      tradingHours: m.tradingHours,
+      externalRef: `agent-sim:${o.seed}:${m.index}`,
+    };
     m.id = createdSchema.parse(await apiCall(o.server, '/merchants', o.adminToken, body)).id;
     cached[m.name] = m.id;
   }
@@ -37,7 +42,13 @@ export async function setupMerchants(o: SetupOptions): Promise<string[]> {
   }
   const tokens: string[] = [];
   for (const m of o.merchants) {
-    const body: CreateEnrollmentToken = { merchantId: m.id, tags: ['agent-sim'], maxUses: Math.max(1, o.terminals), ttlMinutes: 7 * 24 * 60, note: `agent-sim seed ${o.seed}` };
+    const body: CreateEnrollmentToken = {
+      merchantId: m.id,
+      tags: ['agent-sim'],
+      maxUses: Math.max(1, o.terminals),
+      ttlMinutes: 7 * 24 * 60,
+      note: `agent-sim seed ${o.seed}`,
+    };
     tokens.push(tokenSchema.parse(await apiCall(o.server, '/enrollment-tokens', o.adminToken, body)).token);
   }
   return tokens;

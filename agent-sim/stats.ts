@@ -30,11 +30,18 @@ export function fleetStats(agents: readonly TerminalAgent[], c: FleetCounters, e
     if (a.lastOta) updates[a.lastOta.state] = (updates[a.lastOta.state] ?? 0) + 1;
   }
   return {
-    terminals: agents.length, online: byState.online ?? 0, byState, updates,
-    heartbeats: c.heartbeats, events: c.events, reboots: c.reboots,
+    terminals: agents.length,
+    online: byState.online ?? 0,
+    byState,
+    updates,
+    heartbeats: c.heartbeats,
+    events: c.events,
+    reboots: c.reboots,
     commands: Object.values(c.commands).reduce((a, b) => a + b, 0),
-    errors: Object.values(c.errors).reduce((a, b) => a + b, 0), errorsByCode: { ...c.errors },
-    otaErrors: { ...c.otaErrors }, elapsedMs,
+    errors: Object.values(c.errors).reduce((a, b) => a + b, 0),
+    errorsByCode: { ...c.errors },
+    otaErrors: { ...c.otaErrors },
+    elapsedMs,
   };
 }
 
@@ -42,7 +49,8 @@ export function fleetStats(agents: readonly TerminalAgent[], c: FleetCounters, e
 export function mergeStats(parts: FleetStats[]): FleetStats {
   const out = fleetStats([], emptyCounters(), Math.max(0, ...parts.map((p) => p.elapsedMs)));
   for (const p of parts) {
-    for (const k of ['terminals', 'online', 'heartbeats', 'events', 'reboots', 'commands', 'errors'] as const) out[k] += p[k];
+    for (const k of ['terminals', 'online', 'heartbeats', 'events', 'reboots', 'commands', 'errors'] as const)
+      out[k] += p[k];
     addInto(out.byState as Record<string, number>, p.byState as Record<string, number>);
     addInto(out.updates, p.updates);
     addInto(out.errorsByCode, p.errorsByCode);
@@ -51,14 +59,18 @@ export function mergeStats(parts: FleetStats[]): FleetStats {
   return out;
 }
 
-const emptyCounters = (): FleetCounters => ({ heartbeats: 0, events: 0, reboots: 0, commands: {}, errors: {}, otaErrors: {} }) as unknown as FleetCounters;
+const emptyCounters = (): FleetCounters =>
+  ({ heartbeats: 0, events: 0, reboots: 0, commands: {}, errors: {}, otaErrors: {} }) as unknown as FleetCounters;
 
 function addInto(into: Record<string, number>, from: Record<string, number>): void {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
 }
 
 const fmtMap = (m: Record<string, number>): string =>
-  Object.entries(m).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  Object.entries(m)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ') || 'none';
 
 /** One status line: connected, heartbeats per second, updates by state, errors. */
 export function statusLine(s: FleetStats, heartbeatsPerS: number): string {
@@ -66,12 +78,16 @@ export function statusLine(s: FleetStats, heartbeatsPerS: number): string {
   return [
     `online ${s.online}/${s.terminals}`,
     waiting ? `starting ${waiting}` : '',
-    (s.byState.offline ?? 0) + (s.byState.rebooting ?? 0) ? `offline ${(s.byState.offline ?? 0) + (s.byState.rebooting ?? 0)}` : '',
+    (s.byState.offline ?? 0) + (s.byState.rebooting ?? 0)
+      ? `offline ${(s.byState.offline ?? 0) + (s.byState.rebooting ?? 0)}`
+      : '',
     s.byState.failed ? `failed ${s.byState.failed}` : '',
     `hb/s ${heartbeatsPerS.toFixed(1)}`,
     `updates: ${fmtMap(s.updates)}`,
     `errors ${s.errors}`,
-  ].filter(Boolean).join(' | ');
+  ]
+    .filter(Boolean)
+    .join(' | ');
 }
 
 export function summaryText(s: FleetStats): string {

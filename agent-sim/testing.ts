@@ -7,7 +7,11 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import { API_BASE, enrollRequestSchema, type EnrollRequest } from '../protocol/index.ts';
 
-export interface Published { topic: string; payload: unknown; clientId: string | null }
+export interface Published {
+  topic: string;
+  payload: unknown;
+  clientId: string | null;
+}
 
 export interface TestBroker {
   readonly port: number;
@@ -42,12 +46,26 @@ export async function startTestBroker(opts: BrokerOptions = {}): Promise<TestBro
     await new Promise<void>((resolve) => broker.close(() => resolve()));
   };
   const tb: TestBroker = {
-    port, url: `mqtt://127.0.0.1:${port}`, published,
-    get broker() { return broker; },
-    publish: (topic, payload, o = {}) => new Promise((resolve, reject) => broker.publish(
-      { cmd: 'publish', topic, payload: Buffer.from(JSON.stringify(payload)), qos: o.qos ?? 1, retain: o.retain ?? false, dup: false },
-      (err) => (err ? reject(err) : resolve()),
-    )),
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    published,
+    get broker() {
+      return broker;
+    },
+    publish: (topic, payload, o = {}) =>
+      new Promise((resolve, reject) =>
+        broker.publish(
+          {
+            cmd: 'publish',
+            topic,
+            payload: Buffer.from(JSON.stringify(payload)),
+            qos: o.qos ?? 1,
+            retain: o.retain ?? false,
+            dup: false,
+          },
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      ),
     async restart() {
       await shutdown();
       broker = await makeBroker(opts, published);
@@ -73,7 +91,11 @@ async function makeBroker(opts: BrokerOptions, published: Published[]): Promise<
     broker.on('publish', (packet, client) => {
       if (!packet.topic.startsWith('fleet/')) return;
       let payload: unknown = packet.payload.toString();
-      try { payload = JSON.parse(payload as string); } catch { /* keep the text */ }
+      try {
+        payload = JSON.parse(payload as string);
+      } catch {
+        /* keep the text */
+      }
       published.push({ topic: packet.topic, payload, clientId: client?.id ?? null });
     });
   }
@@ -101,29 +123,49 @@ export interface TestEnrollServer {
 }
 
 /** POST /api/v1/enroll with `Bearer <token>` answers credentials for `mqttUrl`. */
-export async function startEnrollServer(o: { mqttUrl: string; token: string; heartbeatIntervalS?: number }): Promise<TestEnrollServer> {
+export async function startEnrollServer(o: {
+  mqttUrl: string;
+  token: string;
+  heartbeatIntervalS?: number;
+}): Promise<TestEnrollServer> {
   const devices = new Map<string, string>();
   const requests: EnrollRequest[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const send = (status: number, body: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
-      if (req.method !== 'POST' || req.url !== `${API_BASE}/enroll`) return send(404, { error: { code: 'not_found', message: 'no route' } });
-      if (req.headers.authorization !== `Bearer ${o.token}`) return send(401, { error: { code: 'unauthorized', message: 'bad enrolment token' } });
+      const send = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method !== 'POST' || req.url !== `${API_BASE}/enroll`)
+        return send(404, { error: { code: 'not_found', message: 'no route' } });
+      if (req.headers.authorization !== `Bearer ${o.token}`)
+        return send(401, { error: { code: 'unauthorized', message: 'bad enrolment token' } });
       const parsed = enrollRequestSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString() || '{}'));
       if (!parsed.success) return send(400, { error: { code: 'bad_request', message: parsed.error.message } });
       requests.push(parsed.data);
       const deviceId = `dev-${parsed.data.serial}`;
       const password = randomBytes(12).toString('hex');
       devices.set(deviceId, password);
-      send(201, { deviceId, status: 'active', mqtt: { url: o.mqttUrl, username: deviceId, password, clientId: deviceId }, heartbeatIntervalS: o.heartbeatIntervalS ?? 30 });
+      send(201, {
+        deviceId,
+        status: 'active',
+        mqtt: { url: o.mqttUrl, username: deviceId, password, clientId: deviceId },
+        heartbeatIntervalS: o.heartbeatIntervalS ?? 30,
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`, devices, requests,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    url: `http://127.0.0.1:${port}`,
+    devices,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -10,12 +10,22 @@ const HOUR = 3_600_000;
 // Monday 2026-01-05 00:00 in Berlin.
 const MONDAY_BERLIN = Date.UTC(2026, 0, 4, 23, 0, 0);
 const shop: SimMerchant = {
-  index: 0, name: 'shop', timezone: 'Europe/Berlin', lat: 52.5, lon: 13.4,
+  index: 0,
+  name: 'shop',
+  timezone: 'Europe/Berlin',
+  lat: 52.5,
+  lon: 13.4,
   tradingHours: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], open: '08:00', close: '20:00' }],
 };
 
 function model(name: string, profile: Partial<TerminalProfile> = {}, seed = 1, merchant = shop): VitalsModel {
-  return new VitalsModel({ model: modelSpec(name), merchant, profile: { ...healthyProfile(), ...profile }, rng: streamRng(seed, 'v'), startMs: MONDAY_BERLIN });
+  return new VitalsModel({
+    model: modelSpec(name),
+    merchant,
+    profile: { ...healthyProfile(), ...profile },
+    rng: streamRng(seed, 'v'),
+    startMs: MONDAY_BERLIN,
+  });
 }
 
 /** Runs `hours` of simulated time in heartbeat-sized steps, collecting snapshots and events. */

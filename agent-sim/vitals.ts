@@ -20,8 +20,26 @@ export type Vitals = Pick<Heartbeat, 'battery' | 'printer' | 'reader' | 'net' | 
 type PrinterState = NonNullable<NonNullable<Heartbeat['printer']>['state']>;
 export type VitalsEvent = Omit<DeviceEvent, 'v' | 'ts'>;
 
-interface Counters { swipeOk: number; swipeErr: number; chipOk: number; chipErr: number; tapOk: number; tapErr: number; tx: number; txFailed: number }
-const zeroCounters = (): Counters => ({ swipeOk: 0, swipeErr: 0, chipOk: 0, chipErr: 0, tapOk: 0, tapErr: 0, tx: 0, txFailed: 0 });
+interface Counters {
+  swipeOk: number;
+  swipeErr: number;
+  chipOk: number;
+  chipErr: number;
+  tapOk: number;
+  tapErr: number;
+  tx: number;
+  txFailed: number;
+}
+const zeroCounters = (): Counters => ({
+  swipeOk: 0,
+  swipeErr: 0,
+  chipOk: 0,
+  chipErr: 0,
+  tapOk: 0,
+  tapErr: 0,
+  tx: 0,
+  txFailed: 0,
+});
 
 export interface VitalsInit {
   model: ModelSpec;
@@ -59,7 +77,8 @@ export class VitalsModel {
   constructor(private readonly init: VitalsInit) {
     const { model, rng, startMs, profile } = init;
     this.simNow = this.bootAt = this.started = startMs;
-    this.netType = rng() < 0.75 ? model.nets[0] : model.nets[1 + Math.floor(rng() * (model.nets.length - 1))] ?? model.nets[0];
+    this.netType =
+      rng() < 0.75 ? model.nets[0] : (model.nets[1 + Math.floor(rng() * (model.nets.length - 1))] ?? model.nets[0]);
     this.cycles = Math.floor(between(rng, 0, 700));
     this.batteryHealthPct = clamp(100 - this.cycles * 0.02 - between(rng, 0, 3), 50, 100);
     this.batteryPct = Math.round(between(rng, 40, 100));
@@ -96,7 +115,8 @@ export class VitalsModel {
     const batteryReboot = this.runBattery(dt);
     if (batteryReboot) return batteryReboot;
     // Rare spontaneous restarts: about one per two months of trading life.
-    if (chance(rng, dt / (60 * DAY))) return rng() < 0.5 ? 'watchdog' : (this.init.model.battery ? 'kernel_panic' : 'power_loss');
+    if (chance(rng, dt / (60 * DAY)))
+      return rng() < 0.5 ? 'watchdog' : this.init.model.battery ? 'kernel_panic' : 'power_loss';
     return null;
   }
 
@@ -115,9 +135,19 @@ export class VitalsModel {
     const wear = profile.readerWear ? Math.min(0.45, 0.02 + this.readerUses / 40_000) : 0;
     const r = rng();
     let ok: boolean;
-    if (r < model.readerMix.swipe) { ok = !chance(rng, 0.03 + wear * 1.5); if (ok) c.swipeOk++; else c.swipeErr++; }
-    else if (r < model.readerMix.swipe + model.readerMix.chip) { ok = !chance(rng, 0.01 + wear); if (ok) c.chipOk++; else c.chipErr++; }
-    else { ok = !chance(rng, 0.01 + wear / 3); if (ok) c.tapOk++; else c.tapErr++; }
+    if (r < model.readerMix.swipe) {
+      ok = !chance(rng, 0.03 + wear * 1.5);
+      if (ok) c.swipeOk++;
+      else c.swipeErr++;
+    } else if (r < model.readerMix.swipe + model.readerMix.chip) {
+      ok = !chance(rng, 0.01 + wear);
+      if (ok) c.chipOk++;
+      else c.chipErr++;
+    } else {
+      ok = !chance(rng, 0.01 + wear / 3);
+      if (ok) c.tapOk++;
+      else c.tapErr++;
+    }
     c.tx++;
     if (!ok || chance(rng, profile.flakyNetwork ? 0.05 : 0.01)) c.txFailed++;
     if (model.printer && ok) this.print();
@@ -165,13 +195,18 @@ export class VitalsModel {
       return null;
     }
     const drainFactor = (profile.degradingBattery ? 1.6 : 1) * (100 / this.batteryHealthPct);
-    const drained = ((100 / spec.capacityMinutes) * minutes * drainFactor) * (this.trading ? 1 : 0.15);
+    const drained = (100 / spec.capacityMinutes) * minutes * drainFactor * (this.trading ? 1 : 0.15);
     const before = this.batteryPct;
     this.batteryPct = Math.max(0, this.batteryPct - drained);
     this.cycles += drained / 100;
     const perCycle = profile.degradingBattery ? 0.25 : 0.02;
-    this.batteryHealthPct = clamp(this.batteryHealthPct - (drained / 100) * perCycle - (profile.degradingBattery ? minutes / (24 * 60) * 0.3 : 0), 20, 100);
-    if (before >= 15 && this.batteryPct < 15) this.events.push({ type: 'low_battery', severity: 'warning', data: { pct: Math.round(this.batteryPct) } });
+    this.batteryHealthPct = clamp(
+      this.batteryHealthPct - (drained / 100) * perCycle - (profile.degradingBattery ? (minutes / (24 * 60)) * 0.3 : 0),
+      20,
+      100,
+    );
+    if (before >= 15 && this.batteryPct < 15)
+      this.events.push({ type: 'low_battery', severity: 'warning', data: { pct: Math.round(this.batteryPct) } });
     if (this.batteryPct <= 0) {
       this.batteryPct = 3;
       this.charging = true;
@@ -207,7 +242,14 @@ export class VitalsModel {
     this.counters = zeroCounters();
     const ambient = 22 + normalish(rng, 0, 3);
     const v: Vitals = {
-      reader: { swipeOk: c.swipeOk, swipeErr: c.swipeErr, chipOk: c.chipOk, chipErr: c.chipErr, tapOk: c.tapOk, tapErr: c.tapErr },
+      reader: {
+        swipeOk: c.swipeOk,
+        swipeErr: c.swipeErr,
+        chipOk: c.chipOk,
+        chipErr: c.chipErr,
+        tapOk: c.tapOk,
+        tapErr: c.tapErr,
+      },
       tx: { count: c.tx, failed: c.txFailed, queued: profile.flakyNetwork ? poisson(rng, 0.5) : 0 },
       net: this.netVitals(),
       sys: {
@@ -221,12 +263,19 @@ export class VitalsModel {
     };
     if (model.battery) {
       v.battery = {
-        pct: Math.round(this.batteryPct), charging: this.charging, healthPct: round1(this.batteryHealthPct),
-        cycles: Math.floor(this.cycles), tempC: round1(ambient + (this.charging ? 6 : 2) + (profile.degradingBattery ? 5 : 0)),
+        pct: Math.round(this.batteryPct),
+        charging: this.charging,
+        healthPct: round1(this.batteryHealthPct),
+        cycles: Math.floor(this.cycles),
+        tempC: round1(ambient + (this.charging ? 6 : 2) + (profile.degradingBattery ? 5 : 0)),
       };
     }
     if (model.printer) {
-      v.printer = { state: this.printerState, headTempC: round1(ambient + 4 + Math.min(30, c.tx * 0.8)), linesPrinted: this.linesPrinted };
+      v.printer = {
+        state: this.printerState,
+        headTempC: round1(ambient + 4 + Math.min(30, c.tx * 0.8)),
+        linesPrinted: this.linesPrinted,
+      };
     }
     if (model.geo) v.geo = { lat: merchant.lat, lon: merchant.lon };
     return v;
@@ -236,14 +285,20 @@ export class VitalsModel {
     const { profile, rng } = this.init;
     const latencyBase = { ethernet: 8, wifi: 25, lte: 70, '3g': 180, bluetooth: 45 }[this.netType];
     const spike = profile.flakyNetwork && chance(rng, 0.3) ? between(rng, 3, 20) : 1;
-    const net: NonNullable<Vitals['net']> = { type: this.netType, latencyMs: Math.round(latencyBase * between(rng, 0.7, 1.5) * spike) };
-    if (this.netType !== 'ethernet') net.signalDbm = Math.round(clamp(this.signalBase + normalish(rng, 0, profile.flakyNetwork ? 12 : 4), -140, -20));
+    const net: NonNullable<Vitals['net']> = {
+      type: this.netType,
+      latencyMs: Math.round(latencyBase * between(rng, 0.7, 1.5) * spike),
+    };
+    if (this.netType !== 'ethernet')
+      net.signalDbm = Math.round(clamp(this.signalBase + normalish(rng, 0, profile.flakyNetwork ? 12 : 4), -140, -20));
     return net;
   }
 }
 
 function signalBaseFor(type: NetType, rng: Rng): number {
-  const [lo, hi] = { ethernet: [0, 0], wifi: [-75, -45], lte: [-110, -75], '3g': [-110, -85], bluetooth: [-85, -50] }[type];
+  const [lo, hi] = { ethernet: [0, 0], wifi: [-75, -45], lte: [-110, -75], '3g': [-110, -85], bluetooth: [-85, -50] }[
+    type
+  ];
   return between(rng, lo, hi);
 }
 

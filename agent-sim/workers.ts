@@ -25,19 +25,26 @@ export function spawnWorkers(opts: WorkerOptions, perProcess: number): WorkerPoo
       env: { ...process.env, [WORKER_ENV]: JSON.stringify({ ...opts, range }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    child.on('message', (m: ToParent) => { latest[i] = m.stats; });
+    child.on('message', (m: ToParent) => {
+      latest[i] = m.stats;
+    });
     children.push(child);
   }
   return {
     stats: () => mergeStats(latest.filter(Boolean)),
     async stop() {
-      await Promise.all(children.map((child) => new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.send({ type: 'stop' });
-        // A worker that does not answer within 15 s is ended, so Ctrl-C always returns.
-        setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
-      })));
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null) return resolve();
+              child.once('exit', () => resolve());
+              child.send({ type: 'stop' });
+              // A worker that does not answer within 15 s is ended, so Ctrl-C always returns.
+              setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+            }),
+        ),
+      );
       return mergeStats(latest.filter(Boolean));
     },
   };
@@ -47,7 +54,9 @@ export function spawnWorkers(opts: WorkerOptions, perProcess: number): WorkerPoo
 export async function runWorker(): Promise<void> {
   const opts = JSON.parse(process.env[WORKER_ENV] ?? '{}') as WorkerOptions;
   const fleet = await startFleet(opts);
-  const send = (msg: ToParent) => { if (process.connected) process.send?.(msg); };
+  const send = (msg: ToParent) => {
+    if (process.connected) process.send?.(msg);
+  };
   const timer = setInterval(() => send({ type: 'stats', stats: fleet.stats() }), 1_000);
   let stopping = false;
   const stop = async () => {
@@ -59,7 +68,9 @@ export async function runWorker(): Promise<void> {
     process.disconnect?.();
     process.exit(0);
   };
-  process.on('message', (m: { type?: string }) => { if (m?.type === 'stop') void stop(); });
+  process.on('message', (m: { type?: string }) => {
+    if (m?.type === 'stop') void stop();
+  });
   process.on('disconnect', () => void stop());
   // The parent handles Ctrl-C for the whole process group; the child waits for its 'stop'.
   process.on('SIGINT', () => undefined);

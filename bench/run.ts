@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const names = readdirSync(here, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(here, d.name, 'run.ts'))).map((d) => d.name);
+const names = readdirSync(here, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(here, d.name, 'run.ts')))
+  .map((d) => d.name);
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !names.includes(name)) {
   process.stderr.write(`usage: npm run bench -- <${names.join('|')}> [flags]\n`);

@@ -15,7 +15,11 @@ export function scratchDb(serverUrl: string, name: string): ScratchDb {
   async function admin(statement: string): Promise<void> {
     const c = new pg.Client({ connectionString: serverUrl });
     await c.connect();
-    try { await c.query(statement); } finally { await c.end().catch(() => undefined); }
+    try {
+      await c.query(statement);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
   }
   const drop = () => admin(`drop database if exists ${name} with (force)`);
   return {

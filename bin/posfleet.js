@@ -8,7 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { SERVER_NODE_FLAGS } from './node-flags.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = [...SERVER_NODE_FLAGS, '--import', import.meta.resolve('tsx'), join(root, 'server', 'cli.ts'), ...process.argv.slice(2)];
+const args = [
+  ...SERVER_NODE_FLAGS,
+  '--import',
+  import.meta.resolve('tsx'),
+  join(root, 'server', 'cli.ts'),
+  ...process.argv.slice(2),
+];
 const child = spawn(process.execPath, args, { stdio: 'inherit' });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -19,9 +19,20 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
 
 function packArgs(dir: string, ...extra: string[]): string[] {
   return [
-    'pack', '--component', 'firmware', '--version', '2.5.0', '--models', 'T2,T3',
-    '--payload', join(dir, 'firmware-2.4.0.bin'), '--key', join(dir, 'k', 'publisher.key'),
-    '--out', join(dir, 'out.pkg'), ...extra,
+    'pack',
+    '--component',
+    'firmware',
+    '--version',
+    '2.5.0',
+    '--models',
+    'T2,T3',
+    '--payload',
+    join(dir, 'firmware-2.4.0.bin'),
+    '--key',
+    join(dir, 'k', 'publisher.key'),
+    '--out',
+    join(dir, 'out.pkg'),
+    ...extra,
   ];
 }
 
@@ -32,7 +43,17 @@ describe('firmware CLI', () => {
     expect(keygen.out).toMatch(/key id [0-9a-f]{16}/);
     expect((await stat(join(fx.dir, 'k', 'publisher.key'))).mode & 0o777).toBe(0o600);
 
-    const pack = await run(...packArgs(fx.dir, '--requires', 'app:payment>=5.0.0', '--requires', 'app:pin ^1.2.0,app:emv>=3', '--notes', 'fixes'));
+    const pack = await run(
+      ...packArgs(
+        fx.dir,
+        '--requires',
+        'app:payment>=5.0.0',
+        '--requires',
+        'app:pin ^1.2.0,app:emv>=3',
+        '--notes',
+        'fixes',
+      ),
+    );
     expect(pack).toMatchObject({ code: 0, err: '' });
     expect(pack.out).toContain('requires  app:payment >=5.0.0');
 

@@ -72,7 +72,8 @@ const FLAG_OF_FIELD: Record<string, string> = {
 function parseExpires(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new UsageError(`--expires "${value}" is not an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z`);
+  if (Number.isNaN(ms))
+    throw new UsageError(`--expires "${value}" is not an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z`);
   if (ms <= Date.now()) throw new UsageError(`--expires ${value} is in the past`);
   return new Date(ms).toISOString();
 }
@@ -95,7 +96,10 @@ async function pack(argv: string[], io: CliIo): Promise<number> {
   const facts = {
     component: required(values, 'component'),
     version: required(values, 'version'),
-    models: required(values, 'models').split(',').map((m) => m.trim()).filter(Boolean),
+    models: required(values, 'models')
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean),
     requires: parseRequires((values.requires as string[] | undefined) ?? []),
     notes: values.notes as string | undefined,
     expiresAt: parseExpires(values.expires as string | undefined),

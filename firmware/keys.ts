@@ -95,7 +95,10 @@ async function readKeyFile(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new FirmwareError('key_not_found', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new FirmwareError(
+      'key_not_found',
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
 }
 
@@ -104,9 +107,10 @@ export async function loadPrivateKey(path: string): Promise<{ key: KeyObject; wa
   const pem = await readKeyFile(path, 'private key');
   const key = toPrivateKey(pem);
   const { mode } = await stat(path);
-  const warning = (mode & 0o077) !== 0
-    ? `${path} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`
-    : undefined;
+  const warning =
+    (mode & 0o077) !== 0
+      ? `${path} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`
+      : undefined;
   return warning ? { key, warning } : { key };
 }
 

@@ -51,7 +51,10 @@ export async function hashFile(path: string): Promise<{ size: number; sha256: st
   try {
     await pipeline(createReadStream(path), sink);
   } catch (err) {
-    throw new FirmwareError('payload_unreadable', `cannot read payload ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new FirmwareError(
+      'payload_unreadable',
+      `cannot read payload ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
   return { size, sha256: hash.digest('hex') };
 }
@@ -74,7 +77,13 @@ export function buildManifest(facts: ReleaseFacts, payload: { size: number; sha2
   const parsed = parseManifest(candidate);
   if (!parsed.ok) throw new PackageError(parsed.problems);
   if (parsed.manifest.requires[parsed.manifest.component] !== undefined) {
-    throw new PackageError([{ code: 'manifest_invalid', field: 'requires', message: `a release cannot require its own component ${parsed.manifest.component}` }]);
+    throw new PackageError([
+      {
+        code: 'manifest_invalid',
+        field: 'requires',
+        message: `a release cannot require its own component ${parsed.manifest.component}`,
+      },
+    ]);
   }
   return parsed.manifest;
 }
@@ -111,7 +120,8 @@ export function parseRequires(specs: string[]): Record<string, string> {
     if (!COMPONENT_PATTERN.test(component)) {
       throw new FirmwareError('bad_requires', `--requires "${text}": component must be "firmware" or "app:<name>"`);
     }
-    if (range === '') throw new FirmwareError('bad_requires', `--requires "${text}": missing version range, e.g. ${component}>=2.1.0`);
+    if (range === '')
+      throw new FirmwareError('bad_requires', `--requires "${text}": missing version range, e.g. ${component}>=2.1.0`);
     if (out[component] !== undefined) throw new FirmwareError('bad_requires', `--requires names ${component} twice`);
     out[component] = range;
   }

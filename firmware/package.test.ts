@@ -55,7 +55,9 @@ describe('readPackageHeader', () => {
 
   it('refuses bad magic, truncation, an oversized header and non-JSON without reading on', async () => {
     const bytes = await readFile(fx.release.out);
-    await expect(readPackageHeader(Buffer.from('PK\u0003\u0004 a zip file'))).rejects.toMatchObject({ code: 'bad_magic' });
+    await expect(readPackageHeader(Buffer.from('PK\u0003\u0004 a zip file'))).rejects.toMatchObject({
+      code: 'bad_magic',
+    });
     await expect(readPackageHeader(bytes.subarray(0, 5))).rejects.toMatchObject({ code: 'truncated' });
     await expect(readPackageHeader(bytes.subarray(0, 40))).rejects.toMatchObject({ code: 'truncated' });
     const huge = Buffer.concat([PACKAGE_MAGIC, Buffer.from([0, 2, 0, 0])]);
@@ -139,8 +141,13 @@ describe('verifyPackageFile', () => {
 
   it('detects an expired release', async () => {
     const release = await buildSampleRelease({
-      dir: fx.dir, component: 'app:payment', version: '5.1.0', models: ['T1'], sizeBytes: 10,
-      expiresAt: '2030-01-01T00:00:00.000Z', key: fx.keys.privateKeyPath,
+      dir: fx.dir,
+      component: 'app:payment',
+      version: '5.1.0',
+      models: ['T1'],
+      sizeBytes: 10,
+      expiresAt: '2030-01-01T00:00:00.000Z',
+      key: fx.keys.privateKeyPath,
     });
     expect(await codes(release.out, fx.keys.publicKeyPem, new Date('2029-12-31T00:00:00Z'))).toEqual([]);
     expect(await codes(release.out, fx.keys.publicKeyPem, new Date('2030-01-02T00:00:00Z'))).toEqual(['expired']);
@@ -151,7 +158,10 @@ describe('verifyPackageFile', () => {
       h.manifest.version = 'latest';
     });
     const problems = await verifyPackageFile(fx.release.out, fx.keys.publicKeyPem);
-    expect(problems.map((p) => [p.code, p.field])).toEqual([['manifest_invalid', 'version'], ['bad_signature', 'signature']]);
+    expect(problems.map((p) => [p.code, p.field])).toEqual([
+      ['manifest_invalid', 'version'],
+      ['bad_signature', 'signature'],
+    ]);
   });
 });
 
@@ -159,8 +169,9 @@ describe('writePackage', () => {
   it('refuses a payload that does not match the manifest and leaves no file', async () => {
     const out = join(fx.dir, 'bad.pkg');
     const payload = Buffer.alloc(fx.release.manifest.size, 1);
-    await expect(writePackage({ manifest: fx.release.manifest, signature: fx.release.signature, payload, out }))
-      .rejects.toMatchObject({ code: 'sha256_mismatch' });
+    await expect(
+      writePackage({ manifest: fx.release.manifest, signature: fx.release.signature, payload, out }),
+    ).rejects.toMatchObject({ code: 'sha256_mismatch' });
     await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -43,7 +43,9 @@ export interface PackageHeader extends RawPackageHeader {
 export function encodePackageHeader(fields: PackageHeaderFields): Buffer {
   const json = Buffer.from(JSON.stringify(fields), 'utf8');
   if (json.length > MAX_HEADER_BYTES) {
-    throw new PackageError([problem('header_too_large', `header is ${json.length} bytes, the limit is ${MAX_HEADER_BYTES}`)]);
+    throw new PackageError([
+      problem('header_too_large', `header is ${json.length} bytes, the limit is ${MAX_HEADER_BYTES}`),
+    ]);
   }
   const length = Buffer.alloc(4);
   length.writeUInt32BE(json.length);
@@ -90,7 +92,9 @@ type Source = Readable | WebReadableStream<Uint8Array> | Uint8Array;
  * Throws PackageError (bad_magic, truncated, header_too_large, header_invalid, manifest_invalid).
  */
 export async function readPackageHeader(source: Uint8Array): Promise<PackageHeader & { payload: Buffer }>;
-export async function readPackageHeader(source: Readable | WebReadableStream<Uint8Array>): Promise<PackageHeader & { payload: Readable }>;
+export async function readPackageHeader(
+  source: Readable | WebReadableStream<Uint8Array>,
+): Promise<PackageHeader & { payload: Readable }>;
 export async function readPackageHeader(source: Source): Promise<PackageHeader & { payload: Buffer | Readable }> {
   const raw = await readRawPackageHeader(source);
   const parsed = parseManifest(raw.rawManifest);
@@ -113,7 +117,9 @@ export async function readPackageFileHeader(path: string): Promise<PackageHeader
 export async function readRawPackageHeader(source: Source): Promise<RawPackageHeader & { payload: Buffer | Readable }> {
   if (source instanceof Uint8Array) {
     const buf = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-    const header = decodeHeader(buf.subarray(0, PREAMBLE_BYTES), (n) => buf.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + n));
+    const header = decodeHeader(buf.subarray(0, PREAMBLE_BYTES), (n) =>
+      buf.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + n),
+    );
     return { ...header, payload: buf.subarray(header.headerBytes) };
   }
   const stream = source instanceof Readable ? source : Readable.fromWeb(source);
@@ -139,7 +145,9 @@ function checkPreamble(preamble: Buffer): number {
   }
   const length = preamble.readUInt32BE(PACKAGE_MAGIC.length);
   if (length > MAX_HEADER_BYTES) {
-    throw new PackageError([problem('header_too_large', `header length ${length} is over the limit of ${MAX_HEADER_BYTES} bytes`)]);
+    throw new PackageError([
+      problem('header_too_large', `header length ${length} is over the limit of ${MAX_HEADER_BYTES} bytes`),
+    ]);
   }
   return length;
 }
@@ -156,11 +164,15 @@ function decodeJson(json: Buffer, length: number): RawPackageHeader {
   }
   const h = value as Record<string, unknown> | null;
   const problems: PackageProblem[] = [];
-  if (!h || typeof h !== 'object' || Array.isArray(h)) problems.push(problem('header_invalid', 'header must be a JSON object'));
+  if (!h || typeof h !== 'object' || Array.isArray(h))
+    problems.push(problem('header_invalid', 'header must be a JSON object'));
   else {
-    if (!h.manifest || typeof h.manifest !== 'object' || Array.isArray(h.manifest)) problems.push(problem('header_invalid', 'header.manifest must be an object', 'manifest'));
-    if (typeof h.signature !== 'string' || h.signature.length === 0) problems.push(problem('header_invalid', 'header.signature must be a base64 string (no signature)', 'signature'));
-    if (h.publicKey !== undefined && typeof h.publicKey !== 'string') problems.push(problem('header_invalid', 'header.publicKey must be a PEM string', 'publicKey'));
+    if (!h.manifest || typeof h.manifest !== 'object' || Array.isArray(h.manifest))
+      problems.push(problem('header_invalid', 'header.manifest must be an object', 'manifest'));
+    if (typeof h.signature !== 'string' || h.signature.length === 0)
+      problems.push(problem('header_invalid', 'header.signature must be a base64 string (no signature)', 'signature'));
+    if (h.publicKey !== undefined && typeof h.publicKey !== 'string')
+      problems.push(problem('header_invalid', 'header.publicKey must be a PEM string', 'publicKey'));
   }
   if (problems.length > 0) throw new PackageError(problems);
   const { manifest, signature, publicKey } = h as { manifest: unknown; signature: string; publicKey?: string };
@@ -170,7 +182,9 @@ function decodeJson(json: Buffer, length: number): RawPackageHeader {
 }
 
 /** Schema check with one problem per bad field ("version: must be a semantic version such as 2.4.0"). */
-export function parseManifest(raw: unknown): { ok: true; manifest: Manifest } | { ok: false; problems: PackageProblem[] } {
+export function parseManifest(
+  raw: unknown,
+): { ok: true; manifest: Manifest } | { ok: false; problems: PackageProblem[] } {
   const result = manifestSchema.safeParse(raw);
   if (result.success) return { ok: true, manifest: result.data };
   const problems = result.error.issues.map((issue) => {
@@ -190,9 +204,17 @@ export function checkHeaderTrust(header: RawPackageHeader, publicKeyPem: string,
   const manifest = header.rawManifest as Partial<Record<keyof Manifest, unknown>>;
   const trustedId = keyIdOf(publicKeyPem);
   if (typeof manifest.keyId === 'string' && manifest.keyId !== trustedId) {
-    problems.push(problem('key_id_mismatch', `signed by key ${manifest.keyId}, but the given public key is ${trustedId}`, 'keyId'));
+    problems.push(
+      problem('key_id_mismatch', `signed by key ${manifest.keyId}, but the given public key is ${trustedId}`, 'keyId'),
+    );
   } else if (!verifyManifest(header.rawManifest, header.signature, publicKeyPem)) {
-    problems.push(problem('bad_signature', `signature does not verify with key ${trustedId} (manifest or signature altered)`, 'signature'));
+    problems.push(
+      problem(
+        'bad_signature',
+        `signature does not verify with key ${trustedId} (manifest or signature altered)`,
+        'signature',
+      ),
+    );
   }
   if (header.publicKey !== undefined && safeKeyId(header.publicKey) !== manifest.keyId) {
     problems.push(problem('key_id_mismatch', `embedded publicKey is not key ${String(manifest.keyId)}`, 'publicKey'));
@@ -228,7 +250,11 @@ export function createPayloadVerifier(expected: { size: number; sha256: string }
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
       if (seen > expected.size) {
-        done(new PackageError([problem('size_mismatch', `payload is longer than the manifest size of ${expected.size} bytes`, 'size')]));
+        done(
+          new PackageError([
+            problem('size_mismatch', `payload is longer than the manifest size of ${expected.size} bytes`, 'size'),
+          ]),
+        );
         return;
       }
       hash.update(chunk);
@@ -240,15 +266,21 @@ export function createPayloadVerifier(expected: { size: number; sha256: string }
     },
   });
   const problems = (): PackageProblem[] => {
-    if (seen < expected.size) return [problem('truncated', `payload is ${seen} bytes, manifest size is ${expected.size}`, 'size')];
-    if (digest !== expected.sha256) return [problem('sha256_mismatch', `payload sha256 is ${digest}, manifest says ${expected.sha256}`, 'sha256')];
+    if (seen < expected.size)
+      return [problem('truncated', `payload is ${seen} bytes, manifest size is ${expected.size}`, 'size')];
+    if (digest !== expected.sha256)
+      return [problem('sha256_mismatch', `payload sha256 is ${digest}, manifest says ${expected.sha256}`, 'sha256')];
     return [];
   };
   return { stream, problems, bytes: () => seen };
 }
 
 /** Every problem found in a package file, checked against a trusted public key; [] means it is good. */
-export async function verifyPackageFile(path: string, publicKeyPem: string, opts: { now?: Date } = {}): Promise<PackageProblem[]> {
+export async function verifyPackageFile(
+  path: string,
+  publicKeyPem: string,
+  opts: { now?: Date } = {},
+): Promise<PackageProblem[]> {
   const file = createReadStream(path);
   try {
     const header = await readRawPackageHeader(file);

@@ -13,7 +13,10 @@ beforeEach(async () => {
 });
 afterEach(() => fx.cleanup());
 
-const sha = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+const sha = async (path: string) =>
+  createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 
 describe('sample releases', () => {
   it('are deterministic per seed and match the manifest', async () => {

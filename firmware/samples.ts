@@ -66,9 +66,27 @@ export async function buildSampleRelease(opts: SampleReleaseOptions): Promise<Sa
 
 /** The releases the demo and the simulated fleet use (terminals start on firmware 1.0.0). */
 export const SAMPLE_SET: ReadonlyArray<Omit<SampleReleaseOptions, 'dir' | 'key'>> = [
-  { component: 'firmware', version: '1.0.0', models: ['T1', 'T2', 'T3'], sizeBytes: 256 * 1024, notes: 'Factory image.' },
-  { component: 'firmware', version: '2.4.0', models: ['T1', 'T2', 'T3'], sizeBytes: 512 * 1024, notes: 'Contactless fixes; printer driver update.' },
-  { component: 'firmware', version: '2.4.1', models: ['T2'], sizeBytes: 512 * 1024, notes: 'T2 ethernet link flap fix.' },
+  {
+    component: 'firmware',
+    version: '1.0.0',
+    models: ['T1', 'T2', 'T3'],
+    sizeBytes: 256 * 1024,
+    notes: 'Factory image.',
+  },
+  {
+    component: 'firmware',
+    version: '2.4.0',
+    models: ['T1', 'T2', 'T3'],
+    sizeBytes: 512 * 1024,
+    notes: 'Contactless fixes; printer driver update.',
+  },
+  {
+    component: 'firmware',
+    version: '2.4.1',
+    models: ['T2'],
+    sizeBytes: 512 * 1024,
+    notes: 'T2 ethernet link flap fix.',
+  },
   {
     component: 'app:payment',
     version: '5.1.0',

@@ -104,7 +104,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('error', 'jsonb')
     .execute();
   await db.schema.createIndex('commands_device').on('commands').columns(['device_id', 'created_at']).execute();
-  await sql`CREATE INDEX commands_open ON commands (expires_at) WHERE state IN ('queued', 'sent', 'deferred')`.execute(db);
+  await sql`CREATE INDEX commands_open ON commands (expires_at) WHERE state IN ('queued', 'sent', 'deferred')`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

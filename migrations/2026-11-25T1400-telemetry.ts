@@ -18,7 +18,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('vitals', 'jsonb', (c) => c.notNull())
     .addPrimaryKeyConstraint('heartbeats_pk', ['device_id', 'boot_id', 'seq'])
     .execute();
-  await db.schema.createIndex('heartbeats_device_time').on('heartbeats').columns(['device_id', 'received_at']).execute();
+  await db.schema
+    .createIndex('heartbeats_device_time')
+    .on('heartbeats')
+    .columns(['device_id', 'received_at'])
+    .execute();
   await db.schema.createIndex('heartbeats_time').on('heartbeats').column('received_at').execute();
 
   await db.schema
@@ -66,7 +70,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('data', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
     .execute();
   // A resent event (QoS 1 redelivery) carries the same device time and type.
-  await db.schema.createIndex('device_events_dedupe').on('device_events').columns(['device_id', 'ts', 'type']).unique().execute();
+  await db.schema
+    .createIndex('device_events_dedupe')
+    .on('device_events')
+    .columns(['device_id', 'ts', 'type'])
+    .unique()
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -56,5 +56,6 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ['inspection_results', 'inspection_reports', 'tickets']) await db.schema.dropTable(t).ifExists().execute();
+  for (const t of ['inspection_results', 'inspection_reports', 'tickets'])
+    await db.schema.dropTable(t).ifExists().execute();
 }

@@ -50,7 +50,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await sql`create index hook_deliveries_open on hook_deliveries (subscription_id, seq) where ${OPEN}`.execute(db);
   await sql`create index hook_deliveries_due on hook_deliveries (next_attempt_at) where ${OPEN}`.execute(db);
-  await db.schema.createIndex('hook_deliveries_subscription').on('hook_deliveries').columns(['subscription_id', 'seq']).execute();
+  await db.schema
+    .createIndex('hook_deliveries_subscription')
+    .on('hook_deliveries')
+    .columns(['subscription_id', 'seq'])
+    .execute();
 
   await db.schema
     .createTable('hook_attempts')
@@ -63,7 +67,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('error', 'text')
     .addColumn('response', 'text')
     .execute();
-  await db.schema.createIndex('hook_attempts_delivery').on('hook_attempts').columns(['delivery_id', 'attempt']).execute();
+  await db.schema
+    .createIndex('hook_attempts_delivery')
+    .on('hook_attempts')
+    .columns(['delivery_id', 'attempt'])
+    .execute();
 
   await db.schema.alterTable('outbox_events').addColumn('dispatched_at', 'timestamptz').execute();
   await sql`create index outbox_events_undispatched on outbox_events (seq) where dispatched_at is null`.execute(db);

@@ -57,7 +57,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
     .addPrimaryKeyConstraint('rollout_devices_pk', ['rollout_id', 'device_id'])
     .execute();
-  await db.schema.createIndex('rollout_devices_state').on('rollout_devices').columns(['rollout_id', 'state', 'wave']).execute();
+  await db.schema
+    .createIndex('rollout_devices_state')
+    .on('rollout_devices')
+    .columns(['rollout_id', 'state', 'wave'])
+    .execute();
   await db.schema.createIndex('rollout_devices_job').on('rollout_devices').column('job_id').execute();
   // One active rollout per component per terminal, enforced by the database.
   await sql`CREATE UNIQUE INDEX rollout_devices_one_active ON rollout_devices (device_id, component)

@@ -16,7 +16,13 @@ export const manifestSchema = z.object({
   models: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,32}$/, 'must be 1-32 characters of A-Z a-z 0-9 . _ -')).min(1),
   /** Requirements on other components, e.g. {"firmware": ">=2.1.0"}. */
   requires: z
-    .record(componentString, z.string().min(1).refine((r) => semver.validRange(r) !== null, 'must be a semver range such as >=2.1.0'))
+    .record(
+      componentString,
+      z
+        .string()
+        .min(1)
+        .refine((r) => semver.validRange(r) !== null, 'must be a semver range such as >=2.1.0'),
+    )
     .default({}),
   size: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),

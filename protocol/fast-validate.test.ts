@@ -19,21 +19,63 @@ function rng(seed: number) {
 const VALID = [
   { v: 1, seq: 0, bootId: 'b', ts: 0, firmware: '0.0.0', apps: {} },
   {
-    v: 1, seq: 42, bootId: 'boot-7f3a', ts: 1_764_000_000_000, firmware: '2.4.1-rc.1+build.7', apps: { payment: '5.0.0', loyalty: '1.2.3' },
+    v: 1,
+    seq: 42,
+    bootId: 'boot-7f3a',
+    ts: 1_764_000_000_000,
+    firmware: '2.4.1-rc.1+build.7',
+    apps: { payment: '5.0.0', loyalty: '1.2.3' },
     battery: { pct: 87.5, charging: false, healthPct: 91, cycles: 312, tempC: 31 },
     printer: { state: 'paper_low', headTempC: 44, linesPrinted: 120_334 },
     reader: { swipeOk: 3, swipeErr: 0, chipOk: 20, chipErr: 1, tapOk: 41, tapErr: 0 },
-    net: { type: 'lte', signalDbm: -93, latencyMs: 120 }, sys: { cpuPct: 14, memFreePct: 40, storageFreePct: 71, uptimeS: 86_400, rebootReason: 'ota' },
-    security: { tamper: false, patchLevel: '2026-10-05' }, tx: { count: 12, failed: 1, queued: 0 }, geo: { lat: 52.52, lon: 13.4 },
+    net: { type: 'lte', signalDbm: -93, latencyMs: 120 },
+    sys: { cpuPct: 14, memFreePct: 40, storageFreePct: 71, uptimeS: 86_400, rebootReason: 'ota' },
+    security: { tamper: false, patchLevel: '2026-10-05' },
+    tx: { count: 12, failed: 1, queued: 0 },
+    geo: { lat: 52.52, lon: 13.4 },
     modem: { imei: '356938035643809' }, // unknown keys are kept
   },
 ];
 
-const POOL: unknown[] = [null, true, false, 0, -1, 1, 1.5, 100, 101, -61, 151, -151, 600_001, 2 ** 53, -0, 1e300, '', 'x', 'ok', 'jam', 'lte', '5g',
-  '1.0.0', '01.0.0', '1.0', '2026-13-01', '2026-01-01', 'a'.repeat(65), [], [1], {}, { pct: 5 }, { ['__proto__']: { polluted: true } }];
+const POOL: unknown[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1,
+  1.5,
+  100,
+  101,
+  -61,
+  151,
+  -151,
+  600_001,
+  2 ** 53,
+  -0,
+  1e300,
+  '',
+  'x',
+  'ok',
+  'jam',
+  'lte',
+  '5g',
+  '1.0.0',
+  '01.0.0',
+  '1.0',
+  '2026-13-01',
+  '2026-01-01',
+  'a'.repeat(65),
+  [],
+  [1],
+  {},
+  { pct: 5 },
+  { ['__proto__']: { polluted: true } },
+];
 
 function mutate(value: unknown, r: () => number, depth = 0): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || depth > 2) return POOL[Math.floor(r() * POOL.length)];
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || depth > 2)
+    return POOL[Math.floor(r() * POOL.length)];
   const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
   const keys = Object.keys(out);
   const pick = r();
@@ -41,9 +83,13 @@ function mutate(value: unknown, r: () => number, depth = 0): unknown {
   if (pick < 0.15 && key) delete out[key];
   else if (pick < 0.25) {
     // An own key, "__proto__" included (as JSON.parse makes it), not a prototype change.
-    Object.defineProperty(out, ['extra', 'pct', 'state', 'v', 'seq', '__proto__'][Math.floor(r() * 6)], { value: POOL[Math.floor(r() * POOL.length)], enumerable: true, writable: true, configurable: true });
-  }
-  else if (key) out[key] = mutate(out[key], r, depth + 1);
+    Object.defineProperty(out, ['extra', 'pct', 'state', 'v', 'seq', '__proto__'][Math.floor(r() * 6)], {
+      value: POOL[Math.floor(r() * POOL.length)],
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else if (key) out[key] = mutate(out[key], r, depth + 1);
   return out;
 }
 
@@ -59,7 +105,8 @@ describe('compileValidator', () => {
 
   it('says yes only where zod accepts and returns the value unchanged, over many mutations of every uplink kind', () => {
     const r = rng(20261126);
-    let yes = 0, no = 0;
+    let yes = 0,
+      no = 0;
     for (const [kind, schema] of Object.entries(uplinkSchemas)) {
       const fast = compileValidator(schema);
       if (!fast) continue;

@@ -22,8 +22,19 @@ interface Def {
   keyType?: Schema;
   valueType?: Schema;
 }
-interface CheckDef { check: string; value?: number; inclusive?: boolean; format?: string; pattern?: RegExp; minimum?: number; maximum?: number; when?: unknown }
-interface Schema { _zod: { def: Def } }
+interface CheckDef {
+  check: string;
+  value?: number;
+  inclusive?: boolean;
+  format?: string;
+  pattern?: RegExp;
+  minimum?: number;
+  maximum?: number;
+  when?: unknown;
+}
+interface Schema {
+  _zod: { def: Def };
+}
 
 class Unsupported extends Error {}
 
@@ -34,7 +45,8 @@ const PROTO = '__proto__';
 function checksOf(def: Def): Check[] {
   return (def.checks ?? []).map(({ _zod: { def: c } }): Check => {
     // zod guards its length checks with "has a length" (true once the type matched); any other guard is a user's.
-    if (c.when && !['_whenHasLength', '_whenHasSize'].includes((c.when as { name?: string }).name ?? '')) throw new Unsupported('conditional check');
+    if (c.when && !['_whenHasLength', '_whenHasSize'].includes((c.when as { name?: string }).name ?? ''))
+      throw new Unsupported('conditional check');
     switch (c.check) {
       case 'greater_than': {
         const [x, inc] = [c.value!, c.inclusive];
@@ -47,14 +59,18 @@ function checksOf(def: Def): Check[] {
       case 'number_format':
         if (c.format !== 'safeint') throw new Unsupported(`number format ${c.format}`);
         return (v) => Number.isSafeInteger(v);
-      case 'min_length': return (v) => (v as string).length >= c.minimum!;
-      case 'max_length': return (v) => (v as string).length <= c.maximum!;
+      case 'min_length':
+        return (v) => (v as string).length >= c.minimum!;
+      case 'max_length':
+        return (v) => (v as string).length <= c.maximum!;
       case 'string_format': {
-        if (c.format !== 'regex' || !c.pattern || c.pattern.global || c.pattern.sticky) throw new Unsupported(`string format ${c.format}`);
+        if (c.format !== 'regex' || !c.pattern || c.pattern.global || c.pattern.sticky)
+          throw new Unsupported(`string format ${c.format}`);
         const re = c.pattern;
         return (v) => re.test(v as string);
       }
-      default: throw new Unsupported(`check ${c.check}`);
+      default:
+        throw new Unsupported(`check ${c.check}`);
     }
   });
 }
@@ -82,7 +98,8 @@ function compile(schema: Schema): Check {
       return withChecks((v) => typeof v === 'string', checksOf(def));
     case 'literal': {
       const values = def.values!;
-      if (!values.every((x) => x === null || ['string', 'number', 'boolean'].includes(typeof x))) throw new Unsupported('literal');
+      if (!values.every((x) => x === null || ['string', 'number', 'boolean'].includes(typeof x)))
+        throw new Unsupported('literal');
       return (v) => values.includes(v);
     }
     case 'enum': {
@@ -105,10 +122,10 @@ function compile(schema: Schema): Check {
     }
     case 'object': {
       // Only loose objects come back as they went in; a stripping or strict one does not.
-      if (!def.catchall || def.catchall._zod.def.type !== 'unknown') throw new Unsupported('non-loose object');
+      if (def.catchall?._zod.def.type !== 'unknown') throw new Unsupported('non-loose object');
       const fields = Object.entries(def.shape!).map(([k, s]) => [k, compile(s)] as const);
       return withChecks((v) => {
-        if (!isObject(v) || Object.prototype.hasOwnProperty.call(v, PROTO)) return false;
+        if (!isObject(v) || Object.hasOwn(v, PROTO)) return false;
         for (let i = 0; i < fields.length; i++) if (!fields[i][1](v[fields[i][0]])) return false;
         return true;
       }, checksOf(def));

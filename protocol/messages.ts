@@ -28,9 +28,12 @@ export const printerVitals = z.looseObject({
   linesPrinted: count.optional(),
 });
 export const readerVitals = z.looseObject({
-  swipeOk: count.optional(), swipeErr: count.optional(),
-  chipOk: count.optional(), chipErr: count.optional(),
-  tapOk: count.optional(), tapErr: count.optional(),
+  swipeOk: count.optional(),
+  swipeErr: count.optional(),
+  chipOk: count.optional(),
+  chipErr: count.optional(),
+  tapOk: count.optional(),
+  tapErr: count.optional(),
 });
 export const netVitals = z.looseObject({
   type: z.enum(NET_TYPES).optional(),
@@ -46,7 +49,10 @@ export const sysVitals = z.looseObject({
 });
 export const securityVitals = z.looseObject({
   tamper: z.boolean().optional(),
-  patchLevel: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD').optional(),
+  patchLevel: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD')
+    .optional(),
 });
 export const txVitals = z.looseObject({ count: count.optional(), failed: count.optional(), queued: count.optional() });
 export const geoVitals = z.looseObject({
@@ -85,8 +91,16 @@ export const eventSchema = z.object({
 export type DeviceEvent = z.infer<typeof eventSchema>;
 
 export const OTA_STATES = [
-  'accepted', 'deferred', 'downloading', 'downloaded', 'verifying',
-  'installing', 'rebooting', 'succeeded', 'failed', 'rejected',
+  'accepted',
+  'deferred',
+  'downloading',
+  'downloaded',
+  'verifying',
+  'installing',
+  'rebooting',
+  'succeeded',
+  'failed',
+  'rejected',
 ] as const;
 export type OtaState = (typeof OTA_STATES)[number];
 

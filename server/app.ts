@@ -64,13 +64,24 @@ const LISTEN_BACKLOG = 4096;
 /** Connections each listener accepts per event-loop turn (server/lib/accept-lanes.ts). */
 const ACCEPT_LANES = 16;
 
-function listenHttp(fetch: (req: Request) => Response | Promise<Response>, port: number, host: string): Promise<{ server: ServerType; port: number }> {
+function listenHttp(
+  fetch: (req: Request) => Response | Promise<Response>,
+  port: number,
+  host: string,
+): Promise<{ server: ServerType; port: number }> {
   return new Promise((resolve, reject) => {
     const server = createAdaptorServer({ fetch });
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new StartupError(err.code === 'EADDRINUSE' ? `PORT ${port} is already in use on ${host}` : `PORT ${port}: ${err.message}`)));
+      reject(
+        new StartupError(
+          err.code === 'EADDRINUSE' ? `PORT ${port} is already in use on ${host}` : `PORT ${port}: ${err.message}`,
+        ),
+      ),
+    );
     // A fleet fetching an update at once opens thousands of connections together (LISTEN_BACKLOG).
-    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve({ server, port: (server.address() as AddressInfo).port }));
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () =>
+      resolve({ server, port: (server.address() as AddressInfo).port }),
+    );
   });
 }
 
@@ -89,19 +100,36 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   const publicUrl = () => (config.publicUrlSet ? config.publicUrl : `http://localhost:${httpPort}`);
   const mqttUrl = () => `mqtt://${new URL(publicUrl()).hostname}:${mqttPort}`;
 
-  const modules = createModules({ config, db: handle.db, dbKind: handle.kind, clock, bus, log, mqttUrl, publicUrl, metrics });
+  const modules = createModules({
+    config,
+    db: handle.db,
+    dbKind: handle.kind,
+    clock,
+    bus,
+    log,
+    mqttUrl,
+    publicUrl,
+    metrics,
+  });
   await modules.apiKeys.bootstrap({
-    adminToken: config.adminToken, dataDir: config.dataDir,
+    adminToken: config.adminToken,
+    dataDir: config.dataDir,
     announce: (line) => process.stdout.write(`${line}\n`),
   });
 
   // Before terminals connect: device_state caught up with heartbeats a crash left unfolded.
   const recovering = performance.now();
   const recovered = await modules.ingest.recover();
-  log.info({ devices: recovered, ms: Math.round(performance.now() - recovering) }, 'device state caught up with the stored heartbeats');
+  log.info(
+    { devices: recovered, ms: Math.round(performance.now() - recovering) },
+    'device state caught up with the stored heartbeats',
+  );
   const route = createRouter({ handlers: modules.uplinkHandlers, log, metrics, now: () => clock.now() });
   const broker = await Broker.create({
-    log: log.child({ part: 'mqtt' }), metrics, maxPacketBytes: config.mqttMaxPacketBytes, route,
+    log: log.child({ part: 'mqtt' }),
+    metrics,
+    maxPacketBytes: config.mqttMaxPacketBytes,
+    route,
     authenticateDevice: modules.devices.authenticateDevice,
     onConnected: (id) => {
       modules.sessions.connected(id);
@@ -119,15 +147,25 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
     await broker.close();
     if (ownsDb) await handle.close();
     const code = (err as NodeJS.ErrnoException).code;
-    throw new StartupError(code === 'EADDRINUSE' ? `MQTT_PORT ${config.mqttPort} is already in use on ${config.host}` : `MQTT_PORT ${config.mqttPort}: ${(err as Error).message}`);
+    throw new StartupError(
+      code === 'EADDRINUSE'
+        ? `MQTT_PORT ${config.mqttPort} is already in use on ${config.host}`
+        : `MQTT_PORT ${config.mqttPort}: ${(err as Error).message}`,
+    );
   }
 
   let httpUp = false;
   const http = createHttpApp({
-    log: log.child({ part: 'http' }), metrics, authenticate: modules.apiKeys.authenticate, routers: modules.routers,
+    log: log.child({ part: 'http' }),
+    metrics,
+    authenticate: modules.apiKeys.authenticate,
+    routers: modules.routers,
     beforeApi: modules.ingest.sync,
     isReady: async () => {
-      const dbOk = await pingDb(handle.db).then(() => true, () => false);
+      const dbOk = await pingDb(handle.db).then(
+        () => true,
+        () => false,
+      );
       const checks = { database: dbOk, broker: broker.listening, http: httpUp };
       return { ready: Object.values(checks).every(Boolean), checks };
     },
@@ -143,10 +181,13 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   httpUp = true;
   httpPort = listened.port;
   const httpServer = listened.server as Server;
-  const lanes = widenAccept([
-    { server: broker.server, onConnection: (socket) => broker.accept(socket) },
-    { server: httpServer, onConnection: (socket) => httpServer.emit('connection', socket) },
-  ], { lanes: ACCEPT_LANES, backlog: LISTEN_BACKLOG, log });
+  const lanes = widenAccept(
+    [
+      { server: broker.server, onConnection: (socket) => broker.accept(socket) },
+      { server: httpServer, onConnection: (socket) => httpServer.emit('connection', socket) },
+    ],
+    { lanes: ACCEPT_LANES, backlog: LISTEN_BACKLOG, log },
+  );
 
   const scheduler = createScheduler({ handle, log });
   if (opts.schedule !== false) {
@@ -173,8 +214,21 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
 
   log.info({ http: listened.port, mqtt: mqttPort, database: handle.kind }, 'posfleet ready');
   return {
-    config, log, clock, bus, metrics, db: handle.db, dbKind: handle.kind, broker, http, scheduler, ...modules,
-    httpPort: listened.port, mqttPort, baseUrl: `http://127.0.0.1:${listened.port}`, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    config,
+    log,
+    clock,
+    bus,
+    metrics,
+    db: handle.db,
+    dbKind: handle.kind,
+    broker,
+    http,
+    scheduler,
+    ...modules,
+    httpPort: listened.port,
+    mqttPort,
+    baseUrl: `http://127.0.0.1:${listened.port}`,
+    mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
     stop,
   };
 }

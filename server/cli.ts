@@ -18,7 +18,9 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = await runFirmwareCommand(rest);
       return;
     }
-    case 'help': case '--help': case '-h':
+    case 'help':
+    case '--help':
+    case '-h':
       process.stdout.write(`${USAGE}\n`);
       return;
     default:

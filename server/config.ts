@@ -22,14 +22,41 @@ const envSchema = z.object({
   PUBLIC_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(LEVELS).default('info'),
   HOOKS_ALLOW_PRIVATE: bool.default(false),
-  MQTT_MAX_PACKET_BYTES: z.coerce.number().int().min(1024).max(268_435_455).default(256 * 1024),
+  MQTT_MAX_PACKET_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(268_435_455)
+    .default(256 * 1024),
   HEARTBEAT_INTERVAL_S: z.coerce.number().int().min(5).max(86_400).default(60),
-  COMMAND_TTL_S: z.coerce.number().int().min(10).max(30 * 86_400).default(24 * 3600),
-  INSPECTION_CRON: z.string().min(9).max(100).refine((v) => cron.validate(v), 'must be a cron expression such as "0 6 * * *"').default('0 6 * * *'),
+  COMMAND_TTL_S: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(30 * 86_400)
+    .default(24 * 3600),
+  INSPECTION_CRON: z
+    .string()
+    .min(9)
+    .max(100)
+    .refine((v) => cron.validate(v), 'must be a cron expression such as "0 6 * * *"')
+    .default('0 6 * * *'),
   HOOKS_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
-  HOOKS_DISABLE_AFTER_HOURS: z.coerce.number().min(0.01).max(24 * 365).default(5 * 24),
-  HOOKS_SECRET_KEY: z.string().refine((v) => hooksKeyBytes(v) !== null, 'must be 32 bytes, base64 or hex (openssl rand -base64 32)').optional(),
-  ARTIFACT_MAX_BYTES: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(512 * 1024 * 1024),
+  HOOKS_DISABLE_AFTER_HOURS: z.coerce
+    .number()
+    .min(0.01)
+    .max(24 * 365)
+    .default(5 * 24),
+  HOOKS_SECRET_KEY: z
+    .string()
+    .refine((v) => hooksKeyBytes(v) !== null, 'must be 32 bytes, base64 or hex (openssl rand -base64 32)')
+    .optional(),
+  ARTIFACT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(Number.MAX_SAFE_INTEGER)
+    .default(512 * 1024 * 1024),
   URL_SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 

@@ -13,22 +13,27 @@ function fail(err: unknown): never {
 }
 
 export async function serve(): Promise<void> {
-  let config;
+  let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
   } catch (err) {
     fail(err);
   }
   const app = await startApp(config).catch(fail);
-  process.stdout.write(`posfleet: HTTP on http://${config.host}:${app.httpPort} (docs at /docs), MQTT on ${config.host}:${app.mqttPort}, database ${app.dbKind}\n`);
+  process.stdout.write(
+    `posfleet: HTTP on http://${config.host}:${app.httpPort} (docs at /docs), MQTT on ${config.host}:${app.mqttPort}, database ${app.dbKind}\n`,
+  );
   let signals = 0;
   const onSignal = (signal: string) => {
     if (++signals > 1) process.exit(1); // a second Ctrl-C means now
     app.log.info({ signal }, 'stopping');
-    app.stop().then(() => process.exit(0), (err: unknown) => {
-      app.log.error({ err }, 'stop failed');
-      process.exit(1);
-    });
+    app.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        app.log.error({ err }, 'stop failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));

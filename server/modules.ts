@@ -52,11 +52,29 @@ export function createModules(deps: ModuleDeps) {
   const defaultHeartbeatS = config.heartbeatIntervalS;
   const devices = createDevices({ db, clock, audit, bus, outbox, link, defaultHeartbeatS, mqttUrl: deps.mqttUrl });
   const enrollment = createEnrollment({ db, clock, audit, bus, outbox, devices, defaultHeartbeatS });
-  const commands = createCommands({ db, clock, audit, bus, outbox, link, devices, log, defaultTtlS: config.commandTtlS });
+  const commands = createCommands({
+    db,
+    clock,
+    audit,
+    bus,
+    outbox,
+    link,
+    devices,
+    log,
+    defaultTtlS: config.commandTtlS,
+  });
   const sessions = createSessions({ db, clock, bus, log });
   // Telemetry, health and maintenance (issue 4).
   const health = createHealthModule({
-    db, clock, bus, log, audit, outbox, devices, defaultHeartbeatS, inspectionCron: config.inspectionCron,
+    db,
+    clock,
+    bus,
+    log,
+    audit,
+    outbox,
+    devices,
+    defaultHeartbeatS,
+    inspectionCron: config.inspectionCron,
     // Heartbeat batches written at once, sharded by device (each device's in
     // order). On PostgreSQL six of the pool's ten connections: appends commit
     // in parallel while the event loop builds the next batches, which took
@@ -78,10 +96,26 @@ export function createModules(deps: ModuleDeps) {
   const ingest = health.ingest;
   devices.setHealthFilter((ids, f) => health.deviceHealth.matching(ids, f));
   const hooks = createHooks({ config, db, clock, audit, outbox, log, metrics: deps.metrics });
-  const artifacts = createArtifactsModule({ config, db, clock, audit, log, metrics: deps.metrics, devices, publicUrl: deps.publicUrl });
+  const artifacts = createArtifactsModule({
+    config,
+    db,
+    clock,
+    audit,
+    log,
+    metrics: deps.metrics,
+    devices,
+    publicUrl: deps.publicUrl,
+  });
   const rollouts = createRolloutsModule({
-    db, clock, log, audit, outbox, commands, artifacts: artifacts.artifacts,
-    signedDownloadUrl: artifacts.signedDownloadUrl, isConnected: (id) => link.isConnected(id),
+    db,
+    clock,
+    log,
+    audit,
+    outbox,
+    commands,
+    artifacts: artifacts.artifacts,
+    signedDownloadUrl: artifacts.signedDownloadUrl,
+    isConnected: (id) => link.isConnected(id),
     healthFilter: (ids, f) => health.deviceHealth.matching(ids, f), // cohorts filter as GET /devices does
     // Health gate of the soak time: a critical alert raised since the install fails the update.
     healthGate: async (checks) => {
@@ -95,7 +129,9 @@ export function createModules(deps: ModuleDeps) {
     heartbeat: async (ctx, hb) => {
       await health.uplinkHandlers.heartbeat!(ctx, hb);
       // After the commit: the engine compares the reported version with the target.
-      rollouts.onHeartbeat(ctx.deviceId, hb).catch((err: unknown) => log.error({ err, deviceId: ctx.deviceId }, 'rollout heartbeat check failed'));
+      rollouts
+        .onHeartbeat(ctx.deviceId, hb)
+        .catch((err: unknown) => log.error({ err, deviceId: ctx.deviceId }, 'rollout heartbeat check failed'));
     },
     ota: (ctx, report) => rollouts.onOtaReport(ctx.deviceId, report),
     reply: (ctx, reply) => commands.recordReply(ctx.deviceId, reply),
@@ -107,9 +143,12 @@ export function createModules(deps: ModuleDeps) {
   /** A terminal subscribed to a downlink topic: send what it is owed (HOUSE-RULES §5). */
   function onSubscribed(deviceId: string, kind: DownlinkKind): void {
     if (kind === 'cmd') rollouts.onDeviceOnline();
-    const work = kind === 'cmd'
-      ? commands.resendOwed(deviceId)
-      : devices.requireBatched(deviceId).then((d) => link.sendConfig(deviceId, devices.desiredConfig(d), { ifStale: true }));
+    const work =
+      kind === 'cmd'
+        ? commands.resendOwed(deviceId)
+        : devices
+            .requireBatched(deviceId)
+            .then((d) => link.sendConfig(deviceId, devices.desiredConfig(d), { ifStale: true }));
     work.catch((err: unknown) => log.error({ err, deviceId, kind }, 'resend on subscribe failed'));
   }
 
@@ -141,5 +180,26 @@ export function createModules(deps: ModuleDeps) {
     hooks.start();
   }
 
-  return { outbox, hooks, start, link, audit, apiKeys, merchants, devices, enrollment, commands, sessions, ingest, health, artifacts, rollouts, uplinkHandlers, onSubscribed, jobs, routers, drain };
+  return {
+    outbox,
+    hooks,
+    start,
+    link,
+    audit,
+    apiKeys,
+    merchants,
+    devices,
+    enrollment,
+    commands,
+    sessions,
+    ingest,
+    health,
+    artifacts,
+    rollouts,
+    uplinkHandlers,
+    onSubscribed,
+    jobs,
+    routers,
+    drain,
+  };
 }

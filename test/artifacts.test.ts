@@ -27,35 +27,58 @@ describe(`artifacts (${dbKind()})`, () => {
   // Each run uses its own app name, so runs over one shared database do not collide.
   const app = `app:t${randomChars(8)}`;
 
-  async function release(version: string, opts: { sizeBytes?: number; models?: string[]; component?: string; key?: string } = {}): Promise<SampleRelease> {
+  async function release(
+    version: string,
+    opts: { sizeBytes?: number; models?: string[]; component?: string; key?: string } = {},
+  ): Promise<SampleRelease> {
     return buildSampleRelease({
-      dir, component: opts.component ?? app, version, models: opts.models ?? ['T2', 'T3'], sizeBytes: opts.sizeBytes ?? 256 * 1024,
-      key: opts.key ?? keys.privateKeyPath, notes: `release ${version}`,
+      dir,
+      component: opts.component ?? app,
+      version,
+      models: opts.models ?? ['T2', 'T3'],
+      sizeBytes: opts.sizeBytes ?? 256 * 1024,
+      key: opts.key ?? keys.privateKeyPath,
+      notes: `release ${version}`,
     });
   }
 
   async function upload(bytes: Uint8Array, token = operator, base = t) {
     const res = await fetch(`${base.app.baseUrl}/api/v1/artifacts`, {
-      method: 'POST', body: bytes, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+      method: 'POST',
+      body: bytes,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
     });
     return { status: res.status, body: (await res.json()) as any };
   }
 
   /** A package whose header is edited after signing (or re-signed with `resign`), payload kept or replaced. */
-  async function crafted(r: SampleRelease, edit: { manifest?: Record<string, unknown>; signature?: string | null; resign?: boolean; payload?: Buffer }) {
+  async function crafted(
+    r: SampleRelease,
+    edit: { manifest?: Record<string, unknown>; signature?: string | null; resign?: boolean; payload?: Buffer },
+  ) {
     const { rawManifest, signature, payload } = await readPackageHeader(await readFile(r.out));
     const manifest = { ...(rawManifest as Record<string, unknown>), ...edit.manifest };
-    const sig = edit.resign ? signManifest(manifest, await readFile(keys.privateKeyPath, 'utf8')) : edit.signature === undefined ? signature : edit.signature;
+    const sig = edit.resign
+      ? signManifest(manifest, await readFile(keys.privateKeyPath, 'utf8'))
+      : edit.signature === undefined
+        ? signature
+        : edit.signature;
     const header = encodePackageHeader({ manifest, signature: sig as string });
     return Buffer.concat([header, edit.payload ?? payload]);
   }
 
   const download = (id: string, headers: Record<string, string> = {}, d: EnrolledDevice = t2, method = 'GET') =>
-    fetch(`${t.app.baseUrl}/api/v1/artifacts/${id}/download`, { method, headers: { authorization: `Bearer ${d.deviceId}:${d.password}`, ...headers } });
+    fetch(`${t.app.baseUrl}/api/v1/artifacts/${id}/download`, {
+      method,
+      headers: { authorization: `Bearer ${d.deviceId}:${d.password}`, ...headers },
+    });
 
   async function storedFiles(): Promise<string[]> {
     const root = join(t.app.config.dataDir, 'artifacts');
-    return [...(await readdir(root)).filter((f) => f !== '.tmp'), ...(await readdir(join(root, '.tmp'))).map((f) => `.tmp/${f}`)];
+    return [
+      ...(await readdir(root)).filter((f) => f !== '.tmp'),
+      ...(await readdir(join(root, '.tmp'))).map((f) => `.tmp/${f}`),
+    ];
   }
 
   beforeAll(async () => {
@@ -79,7 +102,9 @@ describe(`artifacts (${dbKind()})`, () => {
   describe('signing keys', () => {
     it('are managed by admins only, listed, refused twice, and checked as ed25519 PEM', async () => {
       const other = await generateKeyPair(join(dir, `k-${randomChars(6)}`));
-      expect((await t.api('POST', '/api/v1/signing-keys', { name: 'x', publicKey: other.publicKeyPem }, operator)).status).toBe(403);
+      expect(
+        (await t.api('POST', '/api/v1/signing-keys', { name: 'x', publicKey: other.publicKeyPem }, operator)).status,
+      ).toBe(403);
       expect((await t.api('GET', '/api/v1/signing-keys', undefined, viewer)).status).toBe(403);
       const again = await t.api('POST', '/api/v1/signing-keys', { name: 'dup', publicKey: keys.publicKeyPem });
       expect(again.status).toBe(409);
@@ -87,12 +112,17 @@ describe(`artifacts (${dbKind()})`, () => {
       const junk = await t.api('POST', '/api/v1/signing-keys', { name: 'junk', publicKey: 'not a key' });
       expect(junk.status).toBe(400);
       expect(junk.body.error.code).toBe('invalid_public_key');
-      const priv = await t.api('POST', '/api/v1/signing-keys', { name: 'oops', publicKey: await readFile(other.privateKeyPath, 'utf8') });
+      const priv = await t.api('POST', '/api/v1/signing-keys', {
+        name: 'oops',
+        publicKey: await readFile(other.privateKeyPath, 'utf8'),
+      });
       expect(priv.body.error.code).toBe('invalid_public_key');
       const created = await t.api('POST', '/api/v1/signing-keys', { name: 'other', publicKey: other.publicKeyPem });
       expect(created.status).toBe(201);
       const list = await t.api('GET', '/api/v1/signing-keys?limit=500');
-      expect(list.body.items.map((k: { id: string }) => k.id)).toEqual(expect.arrayContaining([keys.keyId, other.keyId]));
+      expect(list.body.items.map((k: { id: string }) => k.id)).toEqual(
+        expect.arrayContaining([keys.keyId, other.keyId]),
+      );
       expect((await t.api('DELETE', `/api/v1/signing-keys/${other.keyId}`)).status).toBe(204);
       expect((await t.api('DELETE', `/api/v1/signing-keys/${other.keyId}`)).status).toBe(404);
     });
@@ -103,7 +133,13 @@ describe(`artifacts (${dbKind()})`, () => {
       const r = await release('1.0.0', { sizeBytes: 1024 * 1024 + 17 });
       const res = await upload(await readFile(r.out));
       expect(res.status).toBe(201);
-      expect(res.body).toMatchObject({ component: app, version: '1.0.0', models: ['T2', 'T3'], sha256: r.manifest.sha256, size: 1024 * 1024 + 17 });
+      expect(res.body).toMatchObject({
+        component: app,
+        version: '1.0.0',
+        models: ['T2', 'T3'],
+        sha256: r.manifest.sha256,
+        size: 1024 * 1024 + 17,
+      });
       const detail = await t.api('GET', `/api/v1/artifacts/${res.body.id}`, undefined, viewer);
       expect(detail.status).toBe(200);
       expect(detail.body).toMatchObject({ keyId: keys.keyId, notes: 'release 1.0.0', signature: r.signature });
@@ -158,9 +194,24 @@ describe(`artifacts (${dbKind()})`, () => {
         ['payload too long', Buffer.concat([good, Buffer.from('extra')]), 422, 'size_mismatch'],
         ['payload too short', good.subarray(0, good.length - 10), 422, 'truncated'],
         ['invalid semver', await crafted(r, { manifest: { version: '3.0' }, resign: true }), 400, 'manifest_invalid'],
-        ['bad component', await crafted(r, { manifest: { component: 'kernel' }, resign: true }), 400, 'manifest_invalid'],
-        ['bad model', await crafted(r, { manifest: { models: ['T2', 'bad model!'] }, resign: true }), 400, 'manifest_invalid'],
-        ['expired', await crafted(r, { manifest: { expiresAt: new Date(clock.nowMs() - 60_000).toISOString() }, resign: true }), 422, 'expired'],
+        [
+          'bad component',
+          await crafted(r, { manifest: { component: 'kernel' }, resign: true }),
+          400,
+          'manifest_invalid',
+        ],
+        [
+          'bad model',
+          await crafted(r, { manifest: { models: ['T2', 'bad model!'] }, resign: true }),
+          400,
+          'manifest_invalid',
+        ],
+        [
+          'expired',
+          await crafted(r, { manifest: { expiresAt: new Date(clock.nowMs() - 60_000).toISOString() }, resign: true }),
+          422,
+          'expired',
+        ],
       ];
       for (const [name, bytes, status, code] of cases) {
         const res = await upload(bytes);
@@ -180,7 +231,12 @@ describe(`artifacts (${dbKind()})`, () => {
       const before = await storedFiles();
       await new Promise<void>((resolve) => {
         const req = request(`${t.app.baseUrl}/api/v1/artifacts`, {
-          method: 'POST', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) },
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${operator}`,
+            'content-type': 'application/octet-stream',
+            'content-length': String(bytes.length),
+          },
         });
         req.on('error', () => resolve());
         req.on('response', (res) => {
@@ -217,15 +273,33 @@ describe(`artifacts (${dbKind()})`, () => {
     it('filters by component, version range and model, pages, and deletes unless in use', async () => {
       const comp = `app:c${randomChars(8)}`;
       const ids: Record<string, string> = {};
-      for (const [v, models] of [['1.0.0', ['T1']], ['1.5.0', ['T2']], ['2.0.0-rc.1', ['T2', 'T3']], ['2.0.0', ['T3']]] as const) {
+      for (const [v, models] of [
+        ['1.0.0', ['T1']],
+        ['1.5.0', ['T2']],
+        ['2.0.0-rc.1', ['T2', 'T3']],
+        ['2.0.0', ['T3']],
+      ] as const) {
         const r = await release(v, { component: comp, models: [...models], sizeBytes: 1024 });
         ids[v] = (await upload(await readFile(r.out))).body.id;
         clock.advance(1); // ids are time-ordered: newest first
       }
-      const q = (s: string) => t.api('GET', `/api/v1/artifacts?component=${encodeURIComponent(comp)}${s}`, undefined, viewer);
-      expect((await q('')).body.items.map((a: { version: string }) => a.version)).toEqual(['2.0.0', '2.0.0-rc.1', '1.5.0', '1.0.0']);
-      expect((await q(`&version=${encodeURIComponent('>=1.5.0 <2.0.0')}`)).body.items.map((a: { version: string }) => a.version)).toEqual(['2.0.0-rc.1', '1.5.0']);
-      expect((await q('&model=T2')).body.items.map((a: { version: string }) => a.version)).toEqual(['2.0.0-rc.1', '1.5.0']);
+      const q = (s: string) =>
+        t.api('GET', `/api/v1/artifacts?component=${encodeURIComponent(comp)}${s}`, undefined, viewer);
+      expect((await q('')).body.items.map((a: { version: string }) => a.version)).toEqual([
+        '2.0.0',
+        '2.0.0-rc.1',
+        '1.5.0',
+        '1.0.0',
+      ]);
+      expect(
+        (await q(`&version=${encodeURIComponent('>=1.5.0 <2.0.0')}`)).body.items.map(
+          (a: { version: string }) => a.version,
+        ),
+      ).toEqual(['2.0.0-rc.1', '1.5.0']);
+      expect((await q('&model=T2')).body.items.map((a: { version: string }) => a.version)).toEqual([
+        '2.0.0-rc.1',
+        '1.5.0',
+      ]);
       const p1 = await q('&limit=3');
       expect(p1.body.items).toHaveLength(3);
       const p2 = await q(`&limit=3&cursor=${p1.body.nextCursor}`);
@@ -327,7 +401,9 @@ describe(`artifacts (${dbKind()})`, () => {
       expect(none.status).toBe(401);
       const wrong = await download(id, {}, { ...t2, password: 'pfd_wrong' });
       expect(wrong.status).toBe(401);
-      const apiKey = await fetch(`${t.app.baseUrl}/api/v1/artifacts/${id}/download`, { headers: { authorization: `Bearer ${t.adminToken}` } });
+      const apiKey = await fetch(`${t.app.baseUrl}/api/v1/artifacts/${id}/download`, {
+        headers: { authorization: `Bearer ${t.adminToken}` },
+      });
       expect(apiKey.status).toBe(401);
       expect((await download('art_nope')).status).toBe(404);
     });
@@ -354,12 +430,27 @@ describe(`artifacts (${dbKind()})`, () => {
         const res = await fetch(x);
         return { status: res.status, code: ((await res.json()) as any).error.code };
       };
-      expect(await tamper((p) => p.set('exp', String(Number(p.get('exp')) + 3600)))).toEqual({ status: 403, code: 'invalid_url_signature' });
+      expect(await tamper((p) => p.set('exp', String(Number(p.get('exp')) + 3600)))).toEqual({
+        status: 403,
+        code: 'invalid_url_signature',
+      });
       expect(await tamper((p) => p.set('device', t1.deviceId))).toEqual({ status: 403, code: 'invalid_url_signature' });
       expect(await tamper((p) => p.delete('device'))).toEqual({ status: 403, code: 'invalid_url_signature' });
-      expect(await tamper((p) => p.set('sig', p.get('sig')!.replace(/^./, (ch) => (ch === 'A' ? 'B' : 'A'))))).toEqual({ status: 403, code: 'invalid_url_signature' });
+      expect(
+        await tamper((p) =>
+          p.set(
+            'sig',
+            p.get('sig')!.replace(/^./, (ch) => (ch === 'A' ? 'B' : 'A')),
+          ),
+        ),
+      ).toEqual({ status: 403, code: 'invalid_url_signature' });
       const elsewhere = new URL(u);
-      elsewhere.pathname = elsewhere.pathname.replace(id, (await t.api('GET', `/api/v1/artifacts?component=${encodeURIComponent(app)}&limit=500`)).body.items.find((a: { id: string }) => a.id !== id).id);
+      elsewhere.pathname = elsewhere.pathname.replace(
+        id,
+        (await t.api('GET', `/api/v1/artifacts?component=${encodeURIComponent(app)}&limit=500`)).body.items.find(
+          (a: { id: string }) => a.id !== id,
+        ).id,
+      );
       expect((await fetch(elsewhere)).status).toBe(403);
 
       clock.advance(601_000);

@@ -20,8 +20,14 @@ describe(`agent-sim fleet against the server (${dbKind()})`, () => {
     const m = await t.api('POST', '/api/v1/merchants', { name: 'Fleet shop', timezone: 'Europe/Lisbon' });
     const tok = await t.api('POST', '/api/v1/enrollment-tokens', { merchantId: m.body.id, tags: ['e2e'] });
     fleet = await startFleet({
-      server: t.app.baseUrl, enrollToken: tok.body.token, terminals: TERMINALS, seed: 4101,
-      clock, stateDir: null, rampPerSecond: 0, profiles: 'failing-printer@0.2',
+      server: t.app.baseUrl,
+      enrollToken: tok.body.token,
+      terminals: TERMINALS,
+      seed: 4101,
+      clock,
+      stateDir: null,
+      rampPerSecond: 0,
+      profiles: 'failing-printer@0.2',
     });
     await fleet.started;
     await fleet.waitForOnline(TERMINALS, 30_000);
@@ -35,7 +41,11 @@ describe(`agent-sim fleet against the server (${dbKind()})`, () => {
     await fleet.heartbeatNow();
     const devices = await eventually(async () => {
       const res = await t.api('GET', '/api/v1/devices?tag=e2e&limit=500');
-      return res.body.items.length === TERMINALS && res.body.items.every((d: { lastSeenAt: string | null; connected: boolean }) => d.lastSeenAt && d.connected) && res.body.items;
+      return (
+        res.body.items.length === TERMINALS &&
+        res.body.items.every((d: { lastSeenAt: string | null; connected: boolean }) => d.lastSeenAt && d.connected) &&
+        res.body.items
+      );
     }, 10_000);
     const serials = new Set(fleet.plan.terminals.map((p) => p.serial));
     for (const d of devices) {
@@ -80,17 +90,23 @@ describe(`agent-sim fleet against the server (${dbKind()})`, () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     await fleet.waitForOnline(TERMINALS, 20_000);
-    const before = (await t.api('GET', '/api/v1/devices?tag=e2e&limit=500')).body.items.map((d: { lastSeenAt: string }) => d.lastSeenAt);
+    const before = (await t.api('GET', '/api/v1/devices?tag=e2e&limit=500')).body.items.map(
+      (d: { lastSeenAt: string }) => d.lastSeenAt,
+    );
     await fleet.heartbeatNow();
     await eventually(async () => {
-      const after = (await t.api('GET', '/api/v1/devices?tag=e2e&limit=500')).body.items.map((d: { lastSeenAt: string }) => d.lastSeenAt);
+      const after = (await t.api('GET', '/api/v1/devices?tag=e2e&limit=500')).body.items.map(
+        (d: { lastSeenAt: string }) => d.lastSeenAt,
+      );
       return after.every((x: string, i: number) => x && x !== before[i]);
     }, 10_000);
   });
 
   it('plans the same fleet from the same seed', () => {
     const again = planFleet({ terminals: TERMINALS, seed: 4101, profiles: 'failing-printer@0.2' });
-    expect(again.terminals.map((p) => [p.serial, p.model, p.profile.names])).toEqual(fleet.plan.terminals.map((p) => [p.serial, p.model, p.profile.names]));
+    expect(again.terminals.map((p) => [p.serial, p.model, p.profile.names])).toEqual(
+      fleet.plan.terminals.map((p) => [p.serial, p.model, p.profile.names]),
+    );
     const other = planFleet({ terminals: TERMINALS, seed: 4102, profiles: 'failing-printer@0.2' });
     expect(other.terminals.map((p) => p.serial)).not.toEqual(fleet.plan.terminals.map((p) => p.serial));
   });

@@ -19,8 +19,11 @@ async function dropWhere(url: string, keep: (name: string) => boolean): Promise<
   const admin = new pg.Client({ connectionString: withDatabase(url, 'postgres') });
   await admin.connect();
   try {
-    const rows = await admin.query<{ datname: string }>(`select datname from pg_database where datname like 'posfleet_t%'`);
-    for (const { datname } of rows.rows) if (!keep(datname)) await admin.query(`drop database if exists "${datname}" with (force)`);
+    const rows = await admin.query<{ datname: string }>(
+      `select datname from pg_database where datname like 'posfleet_t%'`,
+    );
+    for (const { datname } of rows.rows)
+      if (!keep(datname)) await admin.query(`drop database if exists "${datname}" with (force)`);
   } finally {
     await admin.end();
   }

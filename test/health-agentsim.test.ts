@@ -12,7 +12,12 @@ import { dbKind } from './helpers/db.ts';
 const CASES = [
   { profile: 'tamper@1', rules: ['rule_tamper'], severity: 'critical', seed: 9101 },
   { profile: 'reboot-loop@1', rules: ['rule_reboot_loop'], severity: undefined, seed: 9102 },
-  { profile: 'failing-printer@1', rules: ['rule_printer_fault', 'rule_printer_paper'], severity: undefined, seed: 9103 },
+  {
+    profile: 'failing-printer@1',
+    rules: ['rule_printer_fault', 'rule_printer_paper'],
+    severity: undefined,
+    seed: 9103,
+  },
 ] as const;
 
 describe(`health rules with agent-sim failure profiles (${dbKind()})`, { timeout: 120_000 }, () => {
@@ -28,8 +33,15 @@ describe(`health rules with agent-sim failure profiles (${dbKind()})`, { timeout
       merchants.set(c.profile, m.body.id);
       const tok = await t.api('POST', '/api/v1/enrollment-tokens', { merchantId: m.body.id });
       const f = await startFleet({
-        server: t.app.baseUrl, enrollToken: tok.body.token, terminals: 2, models: ['T1'], seed: c.seed,
-        clock: simClock, stateDir: null, rampPerSecond: 0, profiles: c.profile,
+        server: t.app.baseUrl,
+        enrollToken: tok.body.token,
+        terminals: 2,
+        models: ['T1'],
+        seed: c.seed,
+        clock: simClock,
+        stateDir: null,
+        rampPerSecond: 0,
+        profiles: c.profile,
       });
       fleets.push(f);
       await f.started;
@@ -43,7 +55,8 @@ describe(`health rules with agent-sim failure profiles (${dbKind()})`, { timeout
 
   it('raises the alert each failure profile should cause, for the terminals that have it', async () => {
     const seen = new Map<string, { ruleId: string; severity: string }[]>();
-    const pending = () => CASES.filter((c) => !(seen.get(c.profile) ?? []).some((a) => (c.rules as readonly string[]).includes(a.ruleId)));
+    const pending = () =>
+      CASES.filter((c) => !(seen.get(c.profile) ?? []).some((a) => (c.rules as readonly string[]).includes(a.ruleId)));
     for (let step = 0; step < 1_500 && pending().length > 0; step++) {
       await simClock.advance(60_000);
       await new Promise((r) => setTimeout(r, 5));
@@ -57,11 +70,17 @@ describe(`health rules with agent-sim failure profiles (${dbKind()})`, { timeout
     for (const c of CASES) {
       const alerts = seen.get(c.profile) ?? [];
       const hit = alerts.find((a) => (c.rules as readonly string[]).includes(a.ruleId));
-      expect(hit, `${c.profile} → ${c.rules.join('|')} (saw ${alerts.map((a) => a.ruleId).join(', ') || 'nothing'})`).toBeDefined();
+      expect(
+        hit,
+        `${c.profile} → ${c.rules.join('|')} (saw ${alerts.map((a) => a.ruleId).join(', ') || 'nothing'})`,
+      ).toBeDefined();
       if (c.severity) expect(hit!.severity).toBe(c.severity);
     }
     // A healthy merchant's terminals raise no tamper: alerts stay with the profile that causes them.
-    const tamperElsewhere = [...seen.entries()].filter(([p]) => p !== 'tamper@1').flatMap(([, a]) => a).filter((a) => a.ruleId === 'rule_tamper');
+    const tamperElsewhere = [...seen.entries()]
+      .filter(([p]) => p !== 'tamper@1')
+      .flatMap(([, a]) => a)
+      .filter((a) => a.ruleId === 'rule_tamper');
     expect(tamperElsewhere).toEqual([]);
   });
 });

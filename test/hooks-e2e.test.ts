@@ -26,12 +26,21 @@ describe(`hooks end to end with agent-sim (${dbKind()})`, () => {
 
   it('a failing printer raises alert.opened, delivered signed within a second', async () => {
     const m = await t.api('POST', '/api/v1/merchants', { name: 'Jam shop', timezone: 'UTC' });
-    const hook = (await t.api('POST', '/api/v1/hooks', { url: r.url, events: ['alert.opened'], filter: { tags: ['hooks-e2e'] } })).body;
+    const hook = (
+      await t.api('POST', '/api/v1/hooks', { url: r.url, events: ['alert.opened'], filter: { tags: ['hooks-e2e'] } })
+    ).body;
     const tok = await t.api('POST', '/api/v1/enrollment-tokens', { merchantId: m.body.id, tags: ['hooks-e2e'] });
     t.app.hooks.start();
     fleet = await startFleet({
-      server: t.app.baseUrl, enrollToken: tok.body.token, terminals: 2, models: ['T2'], seed: 77, clock: simClock,
-      stateDir: null, rampPerSecond: 0, profiles: 'failing-printer@1',
+      server: t.app.baseUrl,
+      enrollToken: tok.body.token,
+      terminals: 2,
+      models: ['T2'],
+      seed: 77,
+      clock: simClock,
+      stateDir: null,
+      rampPerSecond: 0,
+      profiles: 'failing-printer@1',
     });
     await fleet.started;
     await fleet.waitForOnline(2, 20_000);
@@ -44,7 +53,11 @@ describe(`hooks end to end with agent-sim (${dbKind()})`, () => {
     const got = printerAlert()!;
     expect(got).toBeDefined();
     expect(verify(hook.secret, got, Math.floor(Date.now() / 1000))).toBe(true);
-    expect(got.json).toMatchObject({ type: 'alert.opened', version: 1, data: { merchantId: m.body.id, model: 'T2', tags: ['hooks-e2e'] } });
+    expect(got.json).toMatchObject({
+      type: 'alert.opened',
+      version: 1,
+      data: { merchantId: m.body.id, model: 'T2', tags: ['hooks-e2e'] },
+    });
     const alerts = (await t.api('GET', `/api/v1/alerts?limit=500`)).body.items as { id: string; openedAt: string }[];
     const alert = alerts.find((a) => a.id === got.json.data.alertId)!;
     expect(got.receivedAt - new Date(alert.openedAt).getTime()).toBeLessThan(1_000);

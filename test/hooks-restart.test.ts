@@ -27,7 +27,11 @@ describe(`hook deliveries across restarts and instances (${dbKind()})`, () => {
   async function emitMany(t: TestApp, type: string, n: number): Promise<string[]> {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
-      ids.push(await t.app.db.transaction().execute((trx) => t.app.outbox.add(trx, { type, subject: { type: 'rollout', id: `ro_${i}` }, data: { i } })));
+      ids.push(
+        await t.app.db
+          .transaction()
+          .execute((trx) => t.app.outbox.add(trx, { type, subject: { type: 'rollout', id: `ro_${i}` }, data: { i } })),
+      );
     }
     return ids;
   }
@@ -76,7 +80,9 @@ describe(`hook deliveries across restarts and instances (${dbKind()})`, () => {
     t.app.hooks.start();
     try {
       const started = Date.now();
-      await t.app.db.transaction().execute((trx) => t.app.outbox.add(trx, { type: 'inspection.completed', data: { deviceId: 'dev_1' } }));
+      await t.app.db
+        .transaction()
+        .execute((trx) => t.app.outbox.add(trx, { type: 'inspection.completed', data: { deviceId: 'dev_1' } }));
       t.app.outbox.notify();
       for (let i = 0; i < 100 && r.got.length === 0; i++) await new Promise((res) => setTimeout(res, 10));
       expect(r.got).toHaveLength(1);

@@ -46,10 +46,11 @@ export async function startReceiver(script: Script = () => 200): Promise<Receive
   return {
     url: `http://127.0.0.1:${port}/hook`,
     got,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -60,9 +61,11 @@ export function verify(secret: string, r: Received, nowSeconds: number, toleranc
   if (!Number.isFinite(ts) || Math.abs(nowSeconds - ts) > toleranceS) return false;
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   const expected = createHmac('sha256', key).update(`${id}.${ts}.${r.body}`).digest();
-  return String(r.headers['webhook-signature']).split(' ').some((part) => {
-    const [version, sig] = part.split(',');
-    const given = Buffer.from(sig ?? '', 'base64');
-    return version === 'v1' && given.length === expected.length && timingSafeEqual(given, expected);
-  });
+  return String(r.headers['webhook-signature'])
+    .split(' ')
+    .some((part) => {
+      const [version, sig] = part.split(',');
+      const given = Buffer.from(sig ?? '', 'base64');
+      return version === 'v1' && given.length === expected.length && timingSafeEqual(given, expected);
+    });
 }

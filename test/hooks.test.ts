@@ -17,7 +17,10 @@ describe(`alerting hooks (${dbKind()})`, () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await startTestApp({ clock, config: { hooksSecretKey: HOOKS_TEST_KEY, hooksTimeoutMs: 300, hooksDisableAfterMs: 24 * H } });
+    t = await startTestApp({
+      clock,
+      config: { hooksSecretKey: HOOKS_TEST_KEY, hooksTimeoutMs: 300, hooksDisableAfterMs: 24 * H },
+    });
   });
   afterAll(async () => {
     await t.stop();
@@ -40,13 +43,19 @@ describe(`alerting hooks (${dbKind()})`, () => {
     outbox.notify();
     return id;
   }
-  const deliveries = async (hookId: string) => (await t.api('GET', `/api/v1/hooks/${hookId}/deliveries?limit=100`)).body.items as any[];
+  const deliveries = async (hookId: string) =>
+    (await t.api('GET', `/api/v1/hooks/${hookId}/deliveries?limit=100`)).body.items as any[];
   const nowS = () => Math.floor(clock.nowMs() / 1000);
 
   it('delivers a signed device.enrolled webhook for an enrolment, filtered by merchant', async () => {
     const r = await receiver();
     const m = await t.api('POST', '/api/v1/merchants', { name: 'hooked shop', timezone: 'Europe/Berlin' });
-    const hook = await subscribe({ url: r.url, events: ['device.enrolled'], filter: { merchantIds: [m.body.id] }, description: 'desk' });
+    const hook = await subscribe({
+      url: r.url,
+      events: ['device.enrolled'],
+      filter: { merchantIds: [m.body.id] },
+      description: 'desk',
+    });
     expect(hook.secret).toMatch(/^whsec_/);
     const d = await enrollDevice(t, { merchantId: m.body.id, model: 'T1', tags: ['pilot'] });
     await enrollDevice(t); // another merchant: filtered out
@@ -56,12 +65,28 @@ describe(`alerting hooks (${dbKind()})`, () => {
     expect(verify(hook.secret, got, nowS())).toBe(true);
     expect(verify(hook.secret, { ...got, body: got.body.replace('T1', 'T9') }, nowS())).toBe(false);
     expect(got.json).toMatchObject({
-      type: 'device.enrolled', version: 1, occurredAt: clock.now().toISOString(), subject: { type: 'device', id: d.deviceId },
-      data: { deviceId: d.deviceId, merchantId: m.body.id, model: 'T1', tags: ['pilot'], serial: d.serial, via: 'enrollment' },
+      type: 'device.enrolled',
+      version: 1,
+      occurredAt: clock.now().toISOString(),
+      subject: { type: 'device', id: d.deviceId },
+      data: {
+        deviceId: d.deviceId,
+        merchantId: m.body.id,
+        model: 'T1',
+        tags: ['pilot'],
+        serial: d.serial,
+        via: 'enrollment',
+      },
     });
     expect(got.json.id).toMatch(/^evt_/);
     const [log] = await deliveries(hook.id);
-    expect(log).toMatchObject({ id: got.headers['webhook-id'], state: 'delivered', attempts: 1, eventType: 'device.enrolled', requestBody: got.body });
+    expect(log).toMatchObject({
+      id: got.headers['webhook-id'],
+      state: 'delivered',
+      attempts: 1,
+      eventType: 'device.enrolled',
+      requestBody: got.body,
+    });
     expect(log.attemptLog).toEqual([expect.objectContaining({ attempt: 1, status: 200, error: null })]);
     const listed = await t.api('GET', '/api/v1/hooks');
     expect(JSON.stringify(listed.body)).not.toContain(hook.secret.slice(6));
@@ -75,10 +100,18 @@ describe(`alerting hooks (${dbKind()})`, () => {
   it('retries on schedule with the same id, and holds later events of the subscription until then', async () => {
     const r = await receiver((n) => (n < 3 ? 500 : 200));
     const hook = await subscribe({ url: r.url, events: ['alert.opened'] });
-    const first = await emit('alert.opened', { alertId: 'alr_a', severity: 'critical' }, { type: 'alert', id: 'alr_a' });
+    const first = await emit(
+      'alert.opened',
+      { alertId: 'alr_a', severity: 'critical' },
+      { type: 'alert', id: 'alr_a' },
+    );
     await t.app.hooks.runDue();
     expect(r.got).toHaveLength(1);
-    const second = await emit('alert.opened', { alertId: 'alr_b', severity: 'critical' }, { type: 'alert', id: 'alr_b' });
+    const second = await emit(
+      'alert.opened',
+      { alertId: 'alr_b', severity: 'critical' },
+      { type: 'alert', id: 'alr_b' },
+    );
     await t.app.hooks.runDue();
     expect(r.got).toHaveLength(1); // event 2 waits behind event 1's retry
 
@@ -126,7 +159,12 @@ describe(`alerting hooks (${dbKind()})`, () => {
     expect(seriesValue(metrics, 'posfleet_hook_attempts_total{result="failed"}')).toBeGreaterThanOrEqual(8);
     // Other files' endpoints share this database: look at ours only.
     const ours = watcher.got.map((g) => g.json).filter((e) => e.subject?.id === hook.id);
-    expect(ours).toEqual([expect.objectContaining({ type: 'hook.disabled', data: expect.objectContaining({ hookId: hook.id, url: silent.url }) })]);
+    expect(ours).toEqual([
+      expect.objectContaining({
+        type: 'hook.disabled',
+        data: expect.objectContaining({ hookId: hook.id, url: silent.url }),
+      }),
+    ]);
 
     clock.advance(H); // a disabled endpoint gets nothing more
     await emit('rollout.completed', { rolloutId: 'ro_1' }, { type: 'rollout', id: 'ro_1' });
@@ -139,7 +177,13 @@ describe(`alerting hooks (${dbKind()})`, () => {
 
   it('speaks PagerDuty Events v2: trigger then resolve with the same dedup_key', async () => {
     const r = await receiver(() => 202);
-    const hook = await subscribe({ url: r.url, events: ['alert.opened', 'alert.resolved'], format: 'pagerduty', config: { routingKey: 'R0UTINGKEY123' }, filter: { severity: ['critical'] } });
+    const hook = await subscribe({
+      url: r.url,
+      events: ['alert.opened', 'alert.resolved'],
+      format: 'pagerduty',
+      config: { routingKey: 'R0UTINGKEY123' },
+      filter: { severity: ['critical'] },
+    });
     const alert = { type: 'alert', id: 'alr_pd1' };
     const facts = { alertId: 'alr_pd1', severity: 'critical', summary: 'printer jam', deviceId: 'dev_x', model: 'T2' };
     await emit('alert.opened', { alertId: 'alr_minor', severity: 'warning' }, { type: 'alert', id: 'alr_minor' }); // filtered out
@@ -148,9 +192,14 @@ describe(`alerting hooks (${dbKind()})`, () => {
     await emit('alert.resolved', facts, alert);
     await t.app.hooks.runDue();
     expect(r.got.map((g) => [g.json.event_action, g.json.dedup_key, g.json.routing_key])).toEqual([
-      ['trigger', 'alr_pd1', 'R0UTINGKEY123'], ['resolve', 'alr_pd1', 'R0UTINGKEY123'],
+      ['trigger', 'alr_pd1', 'R0UTINGKEY123'],
+      ['resolve', 'alr_pd1', 'R0UTINGKEY123'],
     ]);
-    expect(r.got[0].json.payload).toMatchObject({ severity: 'critical', source: 'dev_x', summary: expect.stringContaining('printer jam') });
+    expect(r.got[0].json.payload).toMatchObject({
+      severity: 'critical',
+      source: 'dev_x',
+      summary: expect.stringContaining('printer jam'),
+    });
     expect((await t.api('GET', `/api/v1/hooks/${hook.id}`)).body.config.routingKey).toBe('…Y123');
     await t.api('DELETE', `/api/v1/hooks/${hook.id}`);
   });
@@ -173,14 +222,21 @@ describe(`alerting hooks (${dbKind()})`, () => {
     expect(r.got[1].headers['webhook-id']).toBe(ping.body.id);
     expect(verify(rotated.body.secret, r.got[1], nowS())).toBe(true);
     expect(verify(hook.secret, r.got[1], nowS())).toBe(false);
-    expect((await t.api('GET', `/api/v1/deliveries/${ping.body.id}`)).body).toMatchObject({ state: 'delivered', attempts: 2 });
+    expect((await t.api('GET', `/api/v1/deliveries/${ping.body.id}`)).body).toMatchObject({
+      state: 'delivered',
+      attempts: 2,
+    });
     await t.api('DELETE', `/api/v1/hooks/${hook.id}`);
   });
 
   it('writes device.decommissioned and command.failed (expired) in the changing transaction', async () => {
     const r = await receiver();
     const m = await t.api('POST', '/api/v1/merchants', { name: 'events shop', timezone: 'UTC' });
-    const hook = await subscribe({ url: r.url, events: ['device.decommissioned', 'command.failed'], filter: { merchantIds: [m.body.id], models: ['T3'] } });
+    const hook = await subscribe({
+      url: r.url,
+      events: ['device.decommissioned', 'command.failed'],
+      filter: { merchantIds: [m.body.id], models: ['T3'] },
+    });
     const d = await enrollDevice(t, { merchantId: m.body.id, model: 'T3' });
     const cmd = await t.api('POST', `/api/v1/devices/${d.deviceId}/commands`, { type: 'ping', ttlSeconds: 10 });
     clock.advance(11 * S);
@@ -188,7 +244,13 @@ describe(`alerting hooks (${dbKind()})`, () => {
     expect((await t.api('DELETE', `/api/v1/devices/${d.deviceId}`)).status).toBe(200);
     await t.app.hooks.runDue();
     expect(r.got.map((g) => g.json.type)).toEqual(['command.failed', 'device.decommissioned']);
-    expect(r.got[0].json.data).toMatchObject({ commandId: cmd.body.id, commandType: 'ping', state: 'expired', deviceId: d.deviceId, model: 'T3' });
+    expect(r.got[0].json.data).toMatchObject({
+      commandId: cmd.body.id,
+      commandType: 'ping',
+      state: 'expired',
+      deviceId: d.deviceId,
+      model: 'T3',
+    });
     expect(r.got[1].json.data).toMatchObject({ deviceId: d.deviceId, previousStatus: 'active', merchantId: m.body.id });
     await t.api('DELETE', `/api/v1/hooks/${hook.id}`);
   });
@@ -200,7 +262,11 @@ describe(`alerting hooks (${dbKind()})`, () => {
     await enrollDevice(t);
     await t.app.hooks.runDue();
     expect(before.got).toHaveLength(1);
-    const patched = await t.api('PATCH', `/api/v1/hooks/${hook.id}`, { url: after.url, events: ['device.*'], description: 'moved' });
+    const patched = await t.api('PATCH', `/api/v1/hooks/${hook.id}`, {
+      url: after.url,
+      events: ['device.*'],
+      description: 'moved',
+    });
     expect(patched.status, JSON.stringify(patched.body)).toBe(200);
     expect(patched.body).toMatchObject({ url: after.url, events: ['device.*'], description: 'moved', state: 'active' });
     await enrollDevice(t);
@@ -211,21 +277,38 @@ describe(`alerting hooks (${dbKind()})`, () => {
     expect(await deliveries(hook.id)).toHaveLength(2); // same log
     expect((await t.api('PATCH', `/api/v1/hooks/${hook.id}`, {})).status).toBe(400);
     expect((await t.api('PATCH', `/api/v1/hooks/${hook.id}`, { secret: 'x' })).status).toBe(400);
-    expect((await t.api('PATCH', `/api/v1/hooks/${hook.id}`, { format: 'pagerduty' })).body.error.code).toBe('routing_key_required');
+    expect((await t.api('PATCH', `/api/v1/hooks/${hook.id}`, { format: 'pagerduty' })).body.error.code).toBe(
+      'routing_key_required',
+    );
     expect((await t.api('PATCH', '/api/v1/hooks/hk_nope', { description: 'x' })).status).toBe(404);
     const operator = (await t.api('POST', '/api/v1/api-keys', { name: 'op2', role: 'operator' })).body.token;
     expect((await t.api('PATCH', `/api/v1/hooks/${hook.id}`, { description: 'x' }, operator)).status).toBe(403);
     const audit = await t.api('GET', `/api/v1/audit?targetType=hook&targetId=${hook.id}`);
-    expect(audit.body.items[0]).toMatchObject({ action: 'hook.updated', details: { fields: ['url', 'events', 'description'] } });
+    expect(audit.body.items[0]).toMatchObject({
+      action: 'hook.updated',
+      details: { fields: ['url', 'events', 'description'] },
+    });
     await t.api('DELETE', `/api/v1/hooks/${hook.id}`);
   });
 
   it('validates subscriptions and guards roles', async () => {
-    expect((await t.api('POST', '/api/v1/hooks', { url: 'http://127.0.0.1:1/x', events: ['alert.opened'], format: 'pagerduty' })).body.error.code).toBe('routing_key_required');
+    expect(
+      (
+        await t.api('POST', '/api/v1/hooks', {
+          url: 'http://127.0.0.1:1/x',
+          events: ['alert.opened'],
+          format: 'pagerduty',
+        })
+      ).body.error.code,
+    ).toBe('routing_key_required');
     expect((await t.api('POST', '/api/v1/hooks', { url: 'not a url', events: ['alert.opened'] })).status).toBe(400);
-    expect((await t.api('POST', '/api/v1/hooks', { url: 'http://127.0.0.1:1/x', events: ['Alert Opened'] })).status).toBe(400);
+    expect(
+      (await t.api('POST', '/api/v1/hooks', { url: 'http://127.0.0.1:1/x', events: ['Alert Opened'] })).status,
+    ).toBe(400);
     const operator = (await t.api('POST', '/api/v1/api-keys', { name: 'op', role: 'operator' })).body.token;
-    expect((await t.api('POST', '/api/v1/hooks', { url: 'http://127.0.0.1:1/x', events: ['*'] }, operator)).status).toBe(403);
+    expect(
+      (await t.api('POST', '/api/v1/hooks', { url: 'http://127.0.0.1:1/x', events: ['*'] }, operator)).status,
+    ).toBe(403);
     expect((await t.api('GET', '/api/v1/hooks', undefined, operator)).status).toBe(200);
     const hook = (await t.api('POST', '/api/v1/hooks', { url: 'http://127.0.0.1:1/x', events: ['*'] })).body;
     expect((await t.api('POST', `/api/v1/hooks/${hook.id}/rotate-secret`, { overlapSeconds: -1 })).status).toBe(400);
@@ -233,6 +316,8 @@ describe(`alerting hooks (${dbKind()})`, () => {
     await t.api('DELETE', `/api/v1/hooks/${hook.id}`);
     expect((await t.api('POST', '/api/v1/deliveries/msg_nope/redeliver', undefined, operator)).status).toBe(404);
     const doc = await t.api('GET', '/openapi.json', undefined, null);
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/v1/hooks', '/api/v1/hooks/{id}/deliveries', '/api/v1/deliveries/{id}/redeliver']));
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/api/v1/hooks', '/api/v1/hooks/{id}/deliveries', '/api/v1/deliveries/{id}/redeliver']),
+    );
   });
 });

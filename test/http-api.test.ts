@@ -23,7 +23,9 @@ describe(`HTTP API (${dbKind()})`, () => {
     expect(metrics.body).toContain('posfleet_http_request_duration_seconds');
     expect(metrics.body).toContain('posfleet_mqtt_connections');
     const doc = await t.api('GET', '/openapi.json', undefined, null);
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/v1/devices', '/api/v1/enroll', '/api/v1/devices/{id}/commands', '/api/v1/audit']));
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/api/v1/devices', '/api/v1/enroll', '/api/v1/devices/{id}/commands', '/api/v1/audit']),
+    );
     expect((await t.api('GET', '/docs', undefined, null)).body).toContain('swagger');
   });
 
@@ -111,7 +113,12 @@ describe(`HTTP API (${dbKind()})`, () => {
 
   it('enrols with a token: uses counted, expiry and approval honoured', async () => {
     const m = await t.api('POST', '/api/v1/merchants', { name: 'enrol', timezone: 'America/New_York' });
-    const tok = await t.api('POST', '/api/v1/enrollment-tokens', { merchantId: m.body.id, maxUses: 1, tags: ['lane-1'], requireApproval: true });
+    const tok = await t.api('POST', '/api/v1/enrollment-tokens', {
+      merchantId: m.body.id,
+      maxUses: 1,
+      tags: ['lane-1'],
+      requireApproval: true,
+    });
     expect(tok.status).toBe(201);
     const body = { serial: uniqueSerial(), model: 'T3', firmware: '1.0.0' };
     const first = await t.api('POST', '/api/v1/enroll', body, tok.body.token);
@@ -134,11 +141,21 @@ describe(`HTTP API (${dbKind()})`, () => {
     const m = await t.api('POST', '/api/v1/merchants', { name: 'race', timezone: 'Europe/Berlin' });
     const tok = await t.api('POST', '/api/v1/enrollment-tokens', { merchantId: m.body.id, maxUses: 3 });
     const taken = uniqueSerial();
-    expect((await t.api('POST', '/api/v1/enroll', { serial: taken, model: 'T1', firmware: '1.0.0' }, tok.body.token)).status).toBe(201);
-    const again = await t.api('POST', '/api/v1/enroll', { serial: taken, model: 'T1', firmware: '1.0.0' }, tok.body.token);
+    expect(
+      (await t.api('POST', '/api/v1/enroll', { serial: taken, model: 'T1', firmware: '1.0.0' }, tok.body.token)).status,
+    ).toBe(201);
+    const again = await t.api(
+      'POST',
+      '/api/v1/enroll',
+      { serial: taken, model: 'T1', firmware: '1.0.0' },
+      tok.body.token,
+    );
     expect(again.status).toBe(409); // serial_taken: rolled back, the use is not spent
-    const results = await Promise.all(Array.from({ length: 10 }, () =>
-      t.api('POST', '/api/v1/enroll', { serial: uniqueSerial(), model: 'T1', firmware: '1.0.0' }, tok.body.token)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        t.api('POST', '/api/v1/enroll', { serial: uniqueSerial(), model: 'T1', firmware: '1.0.0' }, tok.body.token),
+      ),
+    );
     expect(results.map((r) => r.status).sort()).toEqual([201, 201, ...Array(8).fill(401)]);
     const tokens = await t.api('GET', '/api/v1/enrollment-tokens?limit=200');
     expect(tokens.body.items.find((x: { id: string }) => x.id === tok.body.id).uses).toBe(3);

@@ -13,7 +13,16 @@ const T0 = Date.UTC(2026, 2, 3, 10, 0, 0);
 const HOUR = 3600_000;
 
 function hb(seq: number, extra: Partial<Heartbeat> = {}): Heartbeat {
-  return { v: 1, seq, bootId: 'boot-1', ts: T0 + seq * 1000, firmware: '1.0.0', apps: { payment: '5.0.0' }, battery: { pct: 90 - seq }, ...extra } as Heartbeat;
+  return {
+    v: 1,
+    seq,
+    bootId: 'boot-1',
+    ts: T0 + seq * 1000,
+    firmware: '1.0.0',
+    apps: { payment: '5.0.0' },
+    battery: { pct: 90 - seq },
+    ...extra,
+  } as Heartbeat;
 }
 
 describe(`heartbeat ingest (${dbKind()})`, () => {
@@ -26,7 +35,14 @@ describe(`heartbeat ingest (${dbKind()})`, () => {
   async function ingest(opts: { stateFlushMs?: number } = {}) {
     const { db, kind } = await sharedDb();
     const observed: Observation[] = [];
-    const i = createIngest({ db, copy: kind === 'postgres', concurrency: 1, maxDelayMs: 1, stateFlushMs: opts.stateFlushMs ?? 60_000, hooks: { afterCommit: (o) => observed.push(...o) } });
+    const i = createIngest({
+      db,
+      copy: kind === 'postgres',
+      concurrency: 1,
+      maxDelayMs: 1,
+      stateFlushMs: opts.stateFlushMs ?? 60_000,
+      hooks: { afterCommit: (o) => observed.push(...o) },
+    });
     open.push(i);
     const send = async (deviceId: string, beats: Heartbeat[], at = (h: Heartbeat) => new Date(h.ts + 500)) => {
       await Promise.all(beats.map((b) => i.accept(deviceId, at(b), b)));
@@ -38,13 +54,21 @@ describe(`heartbeat ingest (${dbKind()})`, () => {
     const { db } = await sharedDb();
     const id = `dev_ing_${randomChars(8)}`;
     const now = new Date(T0);
-    await db.insertInto('devices').values({ id, serial: id, model: 'T1', status: 'active', created_at: now, updated_at: now } as never).execute();
+    await db
+      .insertInto('devices')
+      .values({ id, serial: id, model: 'T1', status: 'active', created_at: now, updated_at: now } as never)
+      .execute();
     return id;
   }
 
   async function stored(deviceId: string) {
     const { db } = await sharedDb();
-    const rows = await db.selectFrom('heartbeats').select(['seq']).where('device_id', '=', deviceId).orderBy('seq').execute();
+    const rows = await db
+      .selectFrom('heartbeats')
+      .select(['seq'])
+      .where('device_id', '=', deviceId)
+      .orderBy('seq')
+      .execute();
     return rows.map((r) => Number(r.seq));
   }
 
@@ -66,7 +90,9 @@ describe(`heartbeat ingest (${dbKind()})`, () => {
     expect(after.appended - first.appended).toBe(dbKind() === 'postgres' ? 2 : 0);
     expect(after.checked - first.checked).toBe(dbKind() === 'postgres' ? 1 : 3);
     expect(await stored(d)).toEqual([1, 2, 3]);
-    expect(observed.filter((o) => o.deviceId === d).map((o) => (o.metrics.battery as { pct: number }).pct)).toEqual([89, 88, 87]);
+    expect(observed.filter((o) => o.deviceId === d).map((o) => (o.metrics.battery as { pct: number }).pct)).toEqual([
+      89, 88, 87,
+    ]);
   });
 
   it('drops a heartbeat another writer stored first, also when it was sent to be appended', async () => {
@@ -82,19 +108,36 @@ describe(`heartbeat ingest (${dbKind()})`, () => {
     const after = b.i.counts();
     if (dbKind() === 'postgres') expect(after.conflicts - before.conflicts).toBe(1);
     expect(await stored(d)).toEqual([1, 2, 3]);
-    expect(b.observed.filter((o) => o.deviceId === d).map((o) => (o.metrics.battery as { pct: number }).pct)).toEqual([87]); // seq 3, the one B stored
+    expect(b.observed.filter((o) => o.deviceId === d).map((o) => (o.metrics.battery as { pct: number }).pct)).toEqual([
+      87,
+    ]); // seq 3, the one B stored
   });
 
   it('writes device state behind the heartbeats: sync() catches it up, with card-reader sums decayed per heartbeat', async () => {
     const { i, send } = await ingest();
     const d = await device();
-    const reads = [[10, 0], [10, 5], [0, 0], [20, 1]];
-    await send(d, reads.map(([ok, err], k) => hb(k + 1, { reader: { chipOk: ok, chipErr: err } })));
+    const reads = [
+      [10, 0],
+      [10, 5],
+      [0, 0],
+      [20, 1],
+    ];
+    await send(
+      d,
+      reads.map(([ok, err], k) => hb(k + 1, { reader: { chipOk: ok, chipErr: err } })),
+    );
     expect(await stateOf(d)).toBeUndefined(); // acknowledged, not yet written
     await i.sync();
     const s = await stateOf(d);
-    const expected = reads.reduce((acc, [ok, err]) => [acc[0] * READER_DECAY + ok, acc[1] * READER_DECAY + err], [0, 0]);
-    expect(s).toMatchObject({ boot_id: 'boot-1', seq: 4, vitals: { battery: { pct: 86 }, reader: { chipOk: 20, chipErr: 1 } } });
+    const expected = reads.reduce(
+      (acc, [ok, err]) => [acc[0] * READER_DECAY + ok, acc[1] * READER_DECAY + err],
+      [0, 0],
+    );
+    expect(s).toMatchObject({
+      boot_id: 'boot-1',
+      seq: 4,
+      vitals: { battery: { pct: 86 }, reader: { chipOk: 20, chipErr: 1 } },
+    });
     expect(s!.reader_ok).toBeCloseTo(expected[0], 9);
     expect(s!.reader_err).toBeCloseTo(expected[1], 9);
     expect(s!.received_at.getTime()).toBe(T0 + 4_500);
@@ -105,7 +148,10 @@ describe(`heartbeat ingest (${dbKind()})`, () => {
     const d = await device();
     await crashed.send(d, [hb(1, { reader: { swipeOk: 8, swipeErr: 2 } })]);
     await crashed.i.sync(); // written once…
-    await crashed.send(d, [2, 3, 4].map((k) => hb(k, { reader: { swipeOk: k, swipeErr: 1 } }))); // …then the process dies before the next write
+    await crashed.send(
+      d,
+      [2, 3, 4].map((k) => hb(k, { reader: { swipeOk: k, swipeErr: 1 } })),
+    ); // …then the process dies before the next write
     const stale = await stateOf(d);
     expect(stale).toMatchObject({ seq: 1 });
 
@@ -114,7 +160,12 @@ describe(`heartbeat ingest (${dbKind()})`, () => {
     const s = await stateOf(d);
     expect(s).toMatchObject({ seq: 4, vitals: { reader: { swipeOk: 4, swipeErr: 1 } } });
     // The same sums the live process held: recovery folds the newer heartbeats with the same decay.
-    const live = [[8, 2], [2, 1], [3, 1], [4, 1]].reduce((acc, [ok, err]) => [acc[0] * READER_DECAY + ok, acc[1] * READER_DECAY + err], [0, 0]);
+    const live = [
+      [8, 2],
+      [2, 1],
+      [3, 1],
+      [4, 1],
+    ].reduce((acc, [ok, err]) => [acc[0] * READER_DECAY + ok, acc[1] * READER_DECAY + err], [0, 0]);
     expect(s!.reader_ok).toBeCloseTo(live[0], 9);
     expect(s!.reader_err).toBeCloseTo(live[1], 9);
     expect(await restarted.i.recover()).toBe(0); // nothing left to fold

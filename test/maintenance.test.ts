@@ -13,7 +13,9 @@ describe(`maintenance (${dbKind()})`, () => {
   const clock = new ManualClock(Date.UTC(2026, 2, 2, 8, 0, 0));
   let t: TestApp;
   const clients: MqttClient[] = [];
-  beforeAll(async () => { t = await startTestApp({ clock }); });
+  beforeAll(async () => {
+    t = await startTestApp({ clock });
+  });
   afterAll(async () => {
     for (const c of clients) c.end(true);
     await t.stop();
@@ -21,7 +23,8 @@ describe(`maintenance (${dbKind()})`, () => {
 
   async function terminal(opts: { model?: string; tags?: string[]; warrantyUntil?: string } = {}) {
     const d = await enrollDevice(t, { model: opts.model ?? 'T1', tags: opts.tags });
-    if (opts.warrantyUntil) await t.api('PATCH', `/api/v1/devices/${d.deviceId}`, { warrantyUntil: opts.warrantyUntil });
+    if (opts.warrantyUntil)
+      await t.api('PATCH', `/api/v1/devices/${d.deviceId}`, { warrantyUntil: opts.warrantyUntil });
     const client = await connectDevice(t.app, d);
     clients.push(client);
     return { d, send: sender(t, clock, client, d.deviceId) };
@@ -31,14 +34,31 @@ describe(`maintenance (${dbKind()})`, () => {
     const { d, send } = await terminal({ warrantyUntil: '2027-01-31' });
     await send({ security: { tamper: true } });
     const [ticket] = (await t.api('GET', `/api/v1/tickets?device=${d.deviceId}`)).body.items;
-    expect(ticket).toMatchObject({ kind: 'repair', part: 'pinpad', severity: 'critical', warranty: { billable: false, reason: expect.stringContaining('in warranty until 2027-01-31') } });
+    expect(ticket).toMatchObject({
+      kind: 'repair',
+      part: 'pinpad',
+      severity: 'critical',
+      warranty: { billable: false, reason: expect.stringContaining('in warranty until 2027-01-31') },
+    });
     expect(new Date(ticket.slaDueAt).getTime() - clock.nowMs()).toBe(4 * 3600_000);
-    const damaged = await t.api('PATCH', `/api/v1/tickets/${ticket.id}`, { damage: true, damageNote: 'casing forced open' });
+    const damaged = await t.api('PATCH', `/api/v1/tickets/${ticket.id}`, {
+      damage: true,
+      damageNote: 'casing forced open',
+    });
     expect(damaged.body.warranty).toEqual({ billable: true, reason: expect.stringContaining('casing forced open') });
     const old = await terminal({ warrantyUntil: '2025-12-31' });
-    const manual = await t.api('POST', '/api/v1/tickets', { deviceId: old.d.deviceId, kind: 'part_replacement', part: 'display', severity: 'info' });
+    const manual = await t.api('POST', '/api/v1/tickets', {
+      deviceId: old.d.deviceId,
+      kind: 'part_replacement',
+      part: 'display',
+      severity: 'info',
+    });
     expect(manual.status).toBe(201);
-    expect(manual.body).toMatchObject({ source: 'operator', state: 'open', warranty: { billable: true, reason: 'billable: warranty ended on 2025-12-31' } });
+    expect(manual.body).toMatchObject({
+      source: 'operator',
+      state: 'open',
+      warranty: { billable: true, reason: 'billable: warranty ended on 2025-12-31' },
+    });
     expect(new Date(manual.body.slaDueAt).getTime() - clock.nowMs()).toBe(72 * 3600_000);
     expect(await outboxTypes(t, ticket.id)).toEqual(['ticket.opened', 'ticket.updated']);
   });
@@ -47,7 +67,15 @@ describe(`maintenance (${dbKind()})`, () => {
     const { d, send } = await terminal({ warrantyUntil: '2027-01-31' });
     const created = await t.api('POST', '/api/v1/tickets', { deviceId: d.deviceId, kind: 'repair', part: 'printer' });
     const id = created.body.id;
-    expect((await t.api('PATCH', `/api/v1/tickets/${id}`, { state: 'scheduled', scheduledFor: '2026-03-03T09:00:00Z', assignee: 'tech-7' })).body.state).toBe('scheduled');
+    expect(
+      (
+        await t.api('PATCH', `/api/v1/tickets/${id}`, {
+          state: 'scheduled',
+          scheduledFor: '2026-03-03T09:00:00Z',
+          assignee: 'tech-7',
+        })
+      ).body.state,
+    ).toBe('scheduled');
     expect((await t.api('PATCH', `/api/v1/tickets/${id}`, { state: 'open' })).status).toBe(422);
     await t.api('PATCH', `/api/v1/tickets/${id}`, { state: 'in_progress' });
     expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body.status).toBe('in_repair');
@@ -56,7 +84,10 @@ describe(`maintenance (${dbKind()})`, () => {
     expect(muted).toMatchObject({ ruleId: 'rule_tamper', muted: true, ticketId: null });
     expect(await outboxTypes(t, muted.id)).toEqual([]);
     expect((await t.api('GET', `/api/v1/devices/${d.deviceId}/health`)).body.health).toBe('ok');
-    const done = await t.api('PATCH', `/api/v1/tickets/${id}`, { state: 'resolved', resolution: 'print head replaced' });
+    const done = await t.api('PATCH', `/api/v1/tickets/${id}`, {
+      state: 'resolved',
+      resolution: 'print head replaced',
+    });
     expect(done.body).toMatchObject({ state: 'resolved', closedAt: clock.now().toISOString(), slaBreached: false });
     expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body.status).toBe('active');
     expect((await activeAlerts(t, d.deviceId))[0].muted).toBe(false);
@@ -66,32 +97,63 @@ describe(`maintenance (${dbKind()})`, () => {
 
   it('swaps a broken terminal for a spare: merchant, tags and config move, the old one is retired', async () => {
     const { d } = await terminal({ tags: ['lane-2', 'pilot'] });
-    await t.api('PATCH', `/api/v1/devices/${d.deviceId}`, { heartbeatIntervalS: 45, config: { receiptFooter: 'Danke' } });
+    await t.api('PATCH', `/api/v1/devices/${d.deviceId}`, {
+      heartbeatIntervalS: 45,
+      config: { receiptFooter: 'Danke' },
+    });
     const spare = await t.api('POST', '/api/v1/devices', { serial: `SPARE-${Date.now()}`, model: 'T1' });
-    const ticket = await t.api('POST', '/api/v1/tickets', { deviceId: d.deviceId, kind: 'repair', part: 'display', severity: 'warning' });
+    const ticket = await t.api('POST', '/api/v1/tickets', {
+      deviceId: d.deviceId,
+      kind: 'repair',
+      part: 'display',
+      severity: 'warning',
+    });
     await t.api('PATCH', `/api/v1/tickets/${ticket.body.id}`, { state: 'in_progress' });
-    const swapped = await t.api('POST', `/api/v1/tickets/${ticket.body.id}/swap`, { spareDeviceId: spare.body.device.id });
+    const swapped = await t.api('POST', `/api/v1/tickets/${ticket.body.id}/swap`, {
+      spareDeviceId: spare.body.device.id,
+    });
     expect(swapped.status).toBe(200);
-    expect(swapped.body).toMatchObject({ state: 'resolved', replacementDeviceId: spare.body.device.id, resolution: expect.stringContaining('swapped for') });
+    expect(swapped.body).toMatchObject({
+      state: 'resolved',
+      replacementDeviceId: spare.body.device.id,
+      resolution: expect.stringContaining('swapped for'),
+    });
     const now = (await t.api('GET', `/api/v1/devices/${spare.body.device.id}`)).body;
-    expect(now).toMatchObject({ merchantId: d.merchantId, tags: ['lane-2', 'pilot'], config: expect.objectContaining({ heartbeatIntervalS: 45, receiptFooter: 'Danke' }) });
+    expect(now).toMatchObject({
+      merchantId: d.merchantId,
+      tags: ['lane-2', 'pilot'],
+      config: expect.objectContaining({ heartbeatIntervalS: 45, receiptFooter: 'Danke' }),
+    });
     expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body.status).toBe('decommissioned');
     expect(await outboxTypes(t, ticket.body.id)).toEqual(['ticket.opened', 'ticket.updated', 'ticket.updated']);
-    const again = await t.api('POST', `/api/v1/tickets/${ticket.body.id}/swap`, { spareDeviceId: spare.body.device.id });
+    const again = await t.api('POST', `/api/v1/tickets/${ticket.body.id}/swap`, {
+      spareDeviceId: spare.body.device.id,
+    });
     expect(again.status).toBe(422);
   });
 
   it('finishes a swap that was cut short when it is sent again (every step may be repeated)', async () => {
     const { d } = await terminal({ tags: ['lane-3'] });
     const spare = await t.api('POST', '/api/v1/devices', { serial: `SPARE2-${Date.now()}`, model: 'T1' });
-    const ticket = await t.api('POST', '/api/v1/tickets', { deviceId: d.deviceId, kind: 'repair', part: 'printer', severity: 'warning' });
+    const ticket = await t.api('POST', '/api/v1/tickets', {
+      deviceId: d.deviceId,
+      kind: 'repair',
+      part: 'printer',
+      severity: 'warning',
+    });
     // As if an earlier attempt had moved the spare and retired the old terminal, then lost its database.
     await t.api('PATCH', `/api/v1/devices/${spare.body.device.id}`, { merchantId: d.merchantId, tags: ['lane-3'] });
     expect((await t.api('DELETE', `/api/v1/devices/${d.deviceId}`)).body.status).toBe('decommissioned');
-    const swapped = await t.api('POST', `/api/v1/tickets/${ticket.body.id}/swap`, { spareDeviceId: spare.body.device.id });
+    const swapped = await t.api('POST', `/api/v1/tickets/${ticket.body.id}/swap`, {
+      spareDeviceId: spare.body.device.id,
+    });
     expect(swapped.status).toBe(200);
     expect(swapped.body).toMatchObject({ state: 'resolved', replacementDeviceId: spare.body.device.id });
-    expect((await t.api('GET', `/api/v1/devices/${spare.body.device.id}`)).body).toMatchObject({ status: 'active', merchantId: d.merchantId, tags: ['lane-3'] });
+    expect((await t.api('GET', `/api/v1/devices/${spare.body.device.id}`)).body).toMatchObject({
+      status: 'active',
+      merchantId: d.merchantId,
+      tags: ['lane-3'],
+    });
   });
 
   it('predicts battery, print head and card reader wear and opens tickets within the lead time, once', async () => {
@@ -107,33 +169,57 @@ describe(`maintenance (${dbKind()})`, () => {
     const first = await t.app.health.predictions.run(d.deviceId);
     expect(first.ticketsOpened).toHaveLength(3);
     const tickets = (await t.api('GET', `/api/v1/tickets?device=${d.deviceId}&source=prediction`)).body.items;
-    expect(tickets.map((x: { kind: string; part: string }) => `${x.kind}/${x.part}`).sort()).toEqual(['battery_replacement/battery', 'part_replacement/card_reader', 'part_replacement/printer']);
+    expect(tickets.map((x: { kind: string; part: string }) => `${x.kind}/${x.part}`).sort()).toEqual([
+      'battery_replacement/battery',
+      'part_replacement/card_reader',
+      'part_replacement/printer',
+    ]);
     const health = (await t.api('GET', `/api/v1/devices/${d.deviceId}/health`)).body;
-    const byKind = Object.fromEntries(health.predictions.map((p: { kind: string; dueInDays: number }) => [p.kind, p.dueInDays]));
+    const byKind = Object.fromEntries(
+      health.predictions.map((p: { kind: string; dueInDays: number }) => [p.kind, p.dueInDays]),
+    );
     expect(byKind).toEqual({ battery: 13, printer_head: 8, card_reader: 3 });
-    expect(health.maintenanceDue).toMatchObject({ kind: 'card_reader', inDays: 3, summary: 'maintenance due in about 3 days' });
+    expect(health.maintenanceDue).toMatchObject({
+      kind: 'card_reader',
+      inDays: 3,
+      summary: 'maintenance due in about 3 days',
+    });
     expect((await t.app.health.predictions.run(d.deviceId)).ticketsOpened).toEqual([]);
   });
 
   it('inspects the fleet, stores the report with verdicts, and reports fleet counts', async () => {
     const good = await terminal({ model: 'T2' });
     // The software check compares with the newest version in the fleet; tests share a database, so be the newest.
-    await good.send({ printer: { state: 'ok' }, net: { type: 'ethernet', latencyMs: 20 }, security: { patchLevel: '2026-02-20' } }, { firmware: '999.0.0' });
+    await good.send(
+      { printer: { state: 'ok' }, net: { type: 'ethernet', latencyMs: 20 }, security: { patchLevel: '2026-02-20' } },
+      { firmware: '999.0.0' },
+    );
     const bad = await terminal({ model: 'T2' });
     await bad.send({ printer: { state: 'jam' }, security: { patchLevel: '2025-09-01' } });
     // Behind the catalogue: an app released at 2.0.0 that no terminal runs yet.
     const app = `insp${randomChars(6)}`;
     await (await rolloutKit(t)).release('2.0.0', ['T2'], { component: `app:${app}` });
     const behind = await terminal({ model: 'T2' });
-    await behind.send({ printer: { state: 'ok' }, net: { type: 'ethernet', latencyMs: 20 }, security: { patchLevel: '2026-02-20' } }, { firmware: '999.0.0', apps: { [app]: '1.0.0' } });
+    await behind.send(
+      { printer: { state: 'ok' }, net: { type: 'ethernet', latencyMs: 20 }, security: { patchLevel: '2026-02-20' } },
+      { firmware: '999.0.0', apps: { [app]: '1.0.0' } },
+    );
     const report = await t.app.health.inspection.run();
     expect(report.counts.pass + report.counts.attention + report.counts.fail).toBe(report.devices);
     const latest = await t.api('GET', '/api/v1/reports/inspections/latest?limit=10000');
     expect(latest.body.id).toBe(report.id);
-    const verdicts = Object.fromEntries(latest.body.results.map((r: { deviceId: string; verdict: string }) => [r.deviceId, r]));
+    const verdicts = Object.fromEntries(
+      latest.body.results.map((r: { deviceId: string; verdict: string }) => [r.deviceId, r]),
+    );
     expect(verdicts[good.d.deviceId].verdict).toBe('pass');
-    expect(verdicts[behind.d.deviceId]).toMatchObject({ verdict: 'attention', checks: { software: { verdict: 'attention', detail: `${app} 1.0.0 < 2.0.0` } } });
-    expect(verdicts[bad.d.deviceId]).toMatchObject({ verdict: 'fail', checks: { printer: { verdict: 'fail' }, software: { verdict: 'attention' }, securityPatch: { verdict: 'fail' } } });
+    expect(verdicts[behind.d.deviceId]).toMatchObject({
+      verdict: 'attention',
+      checks: { software: { verdict: 'attention', detail: `${app} 1.0.0 < 2.0.0` } },
+    });
+    expect(verdicts[bad.d.deviceId]).toMatchObject({
+      verdict: 'fail',
+      checks: { printer: { verdict: 'fail' }, software: { verdict: 'attention' }, securityPatch: { verdict: 'fail' } },
+    });
     expect(await outboxTypes(t, report.id)).toEqual(['inspection.completed']);
     const fleet = await t.api('GET', '/api/v1/reports/fleet');
     expect(fleet.body.byModel.T2).toBeGreaterThanOrEqual(2);

@@ -29,11 +29,16 @@ describe(`migrations (${dbKind()})`, { timeout: 90_000 }, () => {
     const handle = await createDb({ databaseUrl: url, pgliteDir: 'memory://' });
     try {
       const first = await migrateToLatest(handle.db);
-      const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.ts')).sort().map((f) => f.replace(/\.ts$/, ''));
+      const files = readdirSync(MIGRATIONS_DIR)
+        .filter((f) => f.endsWith('.ts'))
+        .sort()
+        .map((f) => f.replace(/\.ts$/, ''));
       expect(first.map((r) => r.migrationName)).toEqual(files);
       expect(first.every((r) => r.status === 'Success')).toBe(true);
       expect(await migrateToLatest(handle.db)).toEqual([]);
-      const tables = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_name = 'devices'`.execute(handle.db);
+      const tables = await sql<{
+        n: number;
+      }>`select count(*)::int as n from information_schema.tables where table_name = 'devices'`.execute(handle.db);
       expect(tables.rows[0].n).toBe(1);
     } finally {
       await handle.close();

@@ -4,10 +4,23 @@ import { connect as netConnect } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectDevice, connectMqtt, enrollDevice, eventually, heartbeat, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
+import {
+  connectDevice,
+  connectMqtt,
+  enrollDevice,
+  eventually,
+  heartbeat,
+  startTestApp,
+  type EnrolledDevice,
+  type TestApp,
+} from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 
-const refusal = (p: Promise<unknown>) => p.then(() => 'connected', (err: { code?: number }) => err.code);
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => 'connected',
+    (err: { code?: number }) => err.code,
+  );
 
 function subscribe(client: MqttClient, topic: string): Promise<number> {
   // MQTT.js reports a 0x80 grant as an error carrying the SUBACK packet.
@@ -16,11 +29,14 @@ function subscribe(client: MqttClient, topic: string): Promise<number> {
       const suback = (err as { packet?: { granted?: number[] } } | null)?.packet;
       if (suback?.granted) return resolve(suback.granted[0]);
       return err ? reject(err) : resolve(granted?.[0]?.qos ?? -1);
-    }));
+    }),
+  );
 }
 
 function publish(client: MqttClient, topic: string, payload: string | Buffer): Promise<void> {
-  return new Promise((resolve, reject) => client.publish(topic, payload, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    client.publish(topic, payload, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+  );
 }
 
 const closed = (client: MqttClient) => new Promise<void>((resolve) => client.once('close', () => resolve()));
@@ -55,9 +71,13 @@ describe(`MQTT security (${dbKind()})`, () => {
   it('refuses bad credentials at CONNECT with return code 4 or 5', async () => {
     const app = t.app;
     expect(await refusal(connectMqtt(app, { clientId: a.deviceId, username: a.deviceId, password: 'wrong' }))).toBe(4);
-    expect(await refusal(connectMqtt(app, { clientId: 'dev_unknown00', username: 'dev_unknown00', password: a.password }))).toBe(4);
+    expect(
+      await refusal(connectMqtt(app, { clientId: 'dev_unknown00', username: 'dev_unknown00', password: a.password })),
+    ).toBe(4);
     expect(await refusal(connectMqtt(app, { clientId: a.deviceId }))).toBe(4);
-    expect(await refusal(connectMqtt(app, { clientId: b.deviceId, username: a.deviceId, password: a.password }))).toBe(5);
+    expect(await refusal(connectMqtt(app, { clientId: b.deviceId, username: a.deviceId, password: a.password }))).toBe(
+      5,
+    );
     for (const bad of [`${a.deviceId}/x`, `${a.deviceId}#`, `${a.deviceId}+`, `$${a.deviceId}`]) {
       expect(await refusal(connectMqtt(app, { clientId: bad, username: bad, password: a.password }))).toBe(5);
     }
@@ -104,7 +124,11 @@ describe(`MQTT security (${dbKind()})`, () => {
     await publish(bad, `fleet/${a.deviceId}/heartbeat`, JSON.stringify({ v: 1, seq: -1 }));
     // Valid JSON the database cannot store (a NUL in a string): dropped like any bad payload, PUBACKed, not retried forever.
     await publish(bad, `fleet/${a.deviceId}/heartbeat`, heartbeat(8, { printer: { state: 'ok', model: 'x\u0000y' } }));
-    await publish(bad, `fleet/${a.deviceId}/event`, JSON.stringify({ v: 1, ts: Date.now(), type: 'note', data: { text: '\u0000' } }));
+    await publish(
+      bad,
+      `fleet/${a.deviceId}/event`,
+      JSON.stringify({ v: 1, ts: Date.now(), type: 'note', data: { text: '\u0000' } }),
+    );
     expect(bad.connected).toBe(true);
     await publish(good, `fleet/${b.deviceId}/heartbeat`, heartbeat(7, { firmware: '1.2.3' }));
     expect((await t.api('GET', `/api/v1/devices/${b.deviceId}`)).body.firmware).toBe('1.2.3');
@@ -119,14 +143,18 @@ describe(`MQTT security (${dbKind()})`, () => {
 
   it("fans none of a terminal's uplinks out (nothing may subscribe to them); its downlinks still go out", async () => {
     const fannedOut: string[] = [];
-    const onPublish = (packet: { topic: string }) => { if (!packet.topic.startsWith('$SYS')) fannedOut.push(packet.topic); };
+    const onPublish = (packet: { topic: string }) => {
+      if (!packet.topic.startsWith('$SYS')) fannedOut.push(packet.topic);
+    };
     t.app.broker.aedes.on('publish', onPublish);
     try {
       const d = await enrollDevice(t, { merchantId: a.merchantId });
       const c = await track(connectDevice(t.app, d));
       const received: string[] = [];
       c.on('message', (topic) => received.push(topic));
-      await new Promise<void>((resolve, reject) => c.subscribe(`fleet/${d.deviceId}/cmd`, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        c.subscribe(`fleet/${d.deviceId}/cmd`, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+      );
       await publish(c, `fleet/${d.deviceId}/heartbeat`, heartbeat(1));
       expect((await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats`)).body.items).toHaveLength(1);
       expect((await t.api('POST', `/api/v1/devices/${d.deviceId}/commands`, { type: 'diagnostics' })).status).toBe(202);
@@ -139,11 +167,24 @@ describe(`MQTT security (${dbKind()})`, () => {
 
   it('records the last will on presence', async () => {
     const d = await enrollDevice(t, { merchantId: a.merchantId });
-    const c = await track(connectDevice(t.app, d, { will: { topic: `fleet/${d.deviceId}/presence`, payload: Buffer.from('{"v":1,"state":"offline"}'), qos: 1, retain: false } }));
+    const c = await track(
+      connectDevice(t.app, d, {
+        will: {
+          topic: `fleet/${d.deviceId}/presence`,
+          payload: Buffer.from('{"v":1,"state":"offline"}'),
+          qos: 1,
+          retain: false,
+        },
+      }),
+    );
     c.stream.destroy(); // an unclean drop fires the will
     const row = await eventually(async () => {
       await t.app.sessions.drain();
-      const dev = await t.app.db.selectFrom('devices').selectAll().where('id', '=', d.deviceId).executeTakeFirstOrThrow();
+      const dev = await t.app.db
+        .selectFrom('devices')
+        .selectAll()
+        .where('id', '=', d.deviceId)
+        .executeTakeFirstOrThrow();
       return dev.connected === false && dev.last_will_at !== null && dev;
     });
     expect(row.last_will_at).toBeInstanceOf(Date);
@@ -178,11 +219,35 @@ describe(`MQTT security (${dbKind()})`, () => {
   it('cuts a 64 MiB PUBLISH at its header, before buffering it', async () => {
     const socket = netConnect(t.app.mqttPort, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
-    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: a.deviceId, keepalive: 30, username: a.deviceId, password: Buffer.from(a.password) }));
-    const header = mqttPacket.generate({ cmd: 'publish', topic: `fleet/${a.deviceId}/heartbeat`, payload: Buffer.alloc(0), qos: 0, retain: false, dup: false });
+    socket.write(
+      mqttPacket.generate({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clean: true,
+        clientId: a.deviceId,
+        keepalive: 30,
+        username: a.deviceId,
+        password: Buffer.from(a.password),
+      }),
+    );
+    const header = mqttPacket.generate({
+      cmd: 'publish',
+      topic: `fleet/${a.deviceId}/heartbeat`,
+      payload: Buffer.alloc(0),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
     // Rewrite the Remaining Length to announce 64 MiB, then stream zeros.
     const announced = 64 * 1024 * 1024;
-    const prefix = Buffer.from([header[0], 0x80 | (announced & 0x7f), 0x80 | ((announced >> 7) & 0x7f), 0x80 | ((announced >> 14) & 0x7f), (announced >> 21) & 0x7f]);
+    const prefix = Buffer.from([
+      header[0],
+      0x80 | (announced & 0x7f),
+      0x80 | ((announced >> 7) & 0x7f),
+      0x80 | ((announced >> 14) & 0x7f),
+      (announced >> 21) & 0x7f,
+    ]);
     const rssBefore = process.memoryUsage().rss;
     let written = prefix.length;
     let isClosed = false;
@@ -192,7 +257,11 @@ describe(`MQTT security (${dbKind()})`, () => {
     const chunk = Buffer.alloc(256 * 1024);
     while (!isClosed && written < announced) {
       written += chunk.length;
-      if (!socket.write(chunk)) await new Promise((r) => { socket.once('drain', r); socket.once('close', r); });
+      if (!socket.write(chunk))
+        await new Promise((r) => {
+          socket.once('drain', r);
+          socket.once('close', r);
+        });
     }
     expect(isClosed).toBe(true);
     expect(written).toBeLessThan(announced / 4);

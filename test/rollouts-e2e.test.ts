@@ -34,8 +34,16 @@ describe(`rollouts end to end (${dbKind()})`, () => {
       const m = await t.api('POST', '/api/v1/merchants', { name: `shop ${timezone}`, timezone, tradingHours: trading });
       const tok = await t.api('POST', '/api/v1/enrollment-tokens', { merchantId: m.body.id, tags: [tag] });
       const f = await startFleet({
-        server: t.app.baseUrl, enrollToken: tok.body.token, terminals: PER_ZONE, seed: n * 10 + i, clock: simClock,
-        stateDir: null, rampPerSecond: 0, publicKey: kit.publicKeyPem, firmware: from, models: ['T1', 'T2'],
+        server: t.app.baseUrl,
+        enrollToken: tok.body.token,
+        terminals: PER_ZONE,
+        seed: n * 10 + i,
+        clock: simClock,
+        stateDir: null,
+        rampPerSecond: 0,
+        publicKey: kit.publicKeyPem,
+        firmware: from,
+        models: ['T1', 'T2'],
         profiles: 'busy:0.6@0.15',
       });
       fleets.push(f);
@@ -58,11 +66,20 @@ describe(`rollouts end to end (${dbKind()})`, () => {
    */
   const why = async (id: string) => {
     const st = await state(id);
-    const open = (await t.api('GET', `/api/v1/rollouts/${id}/devices?limit=500`)).body.items.filter((d: { state: string }) => d.state !== 'succeeded');
+    const open = (await t.api('GET', `/api/v1/rollouts/${id}/devices?limit=500`)).body.items.filter(
+      (d: { state: string }) => d.state !== 'succeeded',
+    );
     const said = open.slice(0, 3).map((d: { deviceId: string }) => {
       const a = agents().find((x) => x.deviceId === d.deviceId);
       const job = a?.ota.activeJob;
-      return { row: d, agent: a?.state, firmware: a?.firmware, activeJob: job, jobStatus: job ? a?.ota.lastStatus(job) : undefined, log: a?.logs.lines(12) };
+      return {
+        row: d,
+        agent: a?.state,
+        firmware: a?.firmware,
+        activeJob: job,
+        jobStatus: job ? a?.ota.lastStatus(job) : undefined,
+        log: a?.logs.lines(12),
+      };
     });
     return `${st.state} ${st.reason ?? ''} ${JSON.stringify(st.counts)} terminals: ${JSON.stringify(said)}`;
   };
@@ -72,9 +89,17 @@ describe(`rollouts end to end (${dbKind()})`, () => {
     await kit.release(from, ['T1', 'T2']);
     const cohort = await t.api('POST', '/api/v1/cohorts', { name: `c-${tag}`, filter: { tags: [tag] } });
     const res = await t.api('POST', '/api/v1/rollouts', {
-      name: 'nightly', artifactId: target.id, cohortId: cohort.body.id, waves: [{ percent: 10 }, { percent: 50 }, { percent: 100 }],
+      name: 'nightly',
+      artifactId: target.id,
+      cohortId: cohort.body.id,
+      waves: [{ percent: 10 }, { percent: 50 }, { percent: 100 }],
       window: { cron: '0 2 * * *', durationMinutes: 180, outsideTradingHours: true },
-      soakMinutes: 20, minFinished: 5, successThreshold: 0.9, timeoutMinutes: 600, ratePerMinute: 100, maxInFlight: 60,
+      soakMinutes: 20,
+      minFinished: 5,
+      successThreshold: 0.9,
+      timeoutMinutes: 600,
+      ratePerMinute: 100,
+      maxInFlight: 60,
     });
     expect(res.status).toBe(201);
     const total = PER_ZONE * ZONES.length;
@@ -89,7 +114,12 @@ describe(`rollouts end to end (${dbKind()})`, () => {
     for (const a of tokyo) a.setNetwork(false);
     let restarted = false;
     const steps = await drive({
-      t: () => t, serverClock, simClock, serverStepMs: 15 * 60_000, simStepMs: 5_000, maxSteps: 400,
+      t: () => t,
+      serverClock,
+      simClock,
+      serverStepMs: 15 * 60_000,
+      simStepMs: 5_000,
+      maxSteps: 400,
       done: async () => (await state(res.body.id)).state === 'completed',
       onStep: async (i) => {
         if (process.env.E2E_DEBUG && i % 6 === 0) {
@@ -99,13 +129,18 @@ describe(`rollouts end to end (${dbKind()})`, () => {
           if (bad.length) console.log(JSON.stringify(bad.map((d: { lastError: unknown }) => d.lastError)));
         }
         const now = serverClock.nowMs();
-        if (now >= Date.parse('2026-01-15T18:00:00Z') && tokyo.some((a) => !a.connected)) for (const a of tokyo) a.setNetwork(true);
+        if (now >= Date.parse('2026-01-15T18:00:00Z') && tokyo.some((a) => !a.connected))
+          for (const a of tokyo) a.setNetwork(true);
         if (!restarted && now >= Date.parse('2026-01-15T17:30:00Z')) {
           restarted = true;
           const { httpPort, mqttPort } = t.app;
           const { dataDir } = t.app.config; // artifacts and the URL-signing key live there
           await t.stop();
-          t = await startTestApp({ clock: serverClock, config: { port: httpPort, mqttPort, dataDir }, adminToken: t.adminToken });
+          t = await startTestApp({
+            clock: serverClock,
+            config: { port: httpPort, mqttPort, dataDir },
+            adminToken: t.adminToken,
+          });
         }
       },
     });
@@ -120,7 +155,11 @@ describe(`rollouts end to end (${dbKind()})`, () => {
     expect(listed.every((d: { firmware: string }) => d.firmware === target.version)).toBe(true);
 
     // Every update was sent inside its terminal's local 02:00-05:00 window.
-    const rows = await t.app.db.selectFrom('rollout_devices').select(['device_id', 'sent_at', 'sends']).where('rollout_id', '=', res.body.id).execute();
+    const rows = await t.app.db
+      .selectFrom('rollout_devices')
+      .select(['device_id', 'sent_at', 'sends'])
+      .where('rollout_id', '=', res.body.id)
+      .execute();
     for (const r of rows) {
       const hour = localTime(r.sent_at!.getTime(), zoneOf.get(r.device_id)!).hour;
       expect(hour >= 2 && hour < 5, `${r.device_id} sent at ${hour}h local`).toBe(true);
@@ -132,9 +171,16 @@ describe(`rollouts end to end (${dbKind()})`, () => {
     expect(back.status).toBe(201);
     const rb = back.body.rollouts[0];
     await drive({
-      t: () => t, serverClock, simClock, serverStepMs: 10 * 60_000, simStepMs: 5_000, maxSteps: 500,
+      t: () => t,
+      serverClock,
+      simClock,
+      serverStepMs: 10 * 60_000,
+      simStepMs: 5_000,
+      maxSteps: 500,
       done: async () => (await state(rb.id)).state === 'completed',
-    }).catch(async (err: Error) => { throw new Error(`${err.message}: rollback ${await why(rb.id)}`); });
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}: rollback ${await why(rb.id)}`);
+    });
     expect((await state(rb.id)).counts).toEqual({ succeeded: total });
     expect(agents().every((a) => a.firmware === from)).toBe(true);
   }, 240_000);

@@ -10,7 +10,11 @@ import { dbKind } from './helpers/db.ts';
 
 const LAUNCHER = join(import.meta.dirname, '..', 'bin', 'posfleet.js');
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 // A test that times out must not leave a server running behind it.
 const children = new Set<ChildProcess>();
@@ -18,7 +22,11 @@ afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-function cli(args: string[], env: Record<string, string>, onStdout?: (text: string, kill: (sig: NodeJS.Signals) => void) => void): Promise<Run> {
+function cli(
+  args: string[],
+  env: Record<string, string>,
+  onStdout?: (text: string, kill: (sig: NodeJS.Signals) => void) => void,
+): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [LAUNCHER, ...args], {
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'warn', ...env },
@@ -41,7 +49,8 @@ function cli(args: string[], env: Record<string, string>, onStdout?: (text: stri
 }
 
 const dataDir = () => mkdtempSync(join(tmpdir(), 'posfleet-start-'));
-const dbEnv = (): Record<string, string> => (process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {});
+const dbEnv = (): Record<string, string> =>
+  process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {};
 
 // Each case starts a real process (tsx, then the embedded database): allow for a slow machine.
 describe(`start-up and stop (${dbKind()})`, { timeout: 120_000 }, () => {
@@ -89,10 +98,13 @@ describe(`start-up and stop (${dbKind()})`, { timeout: 120_000 }, () => {
       const m = /HTTP on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
       if (!m || asked) return;
       asked = true;
-      fetch(`http://127.0.0.1:${m[1]}/readyz`).then((res) => {
-        ready = res.status === 200;
-        kill('SIGTERM');
-      }, () => kill('SIGTERM'));
+      fetch(`http://127.0.0.1:${m[1]}/readyz`).then(
+        (res) => {
+          ready = res.status === 200;
+          kill('SIGTERM');
+        },
+        () => kill('SIGTERM'),
+      );
     });
     expect(ready).toBe(true);
     expect(run.code).toBe(0);

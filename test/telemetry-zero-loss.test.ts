@@ -15,17 +15,31 @@ describe(`heartbeat durability (${dbKind()})`, () => {
     let ackCount = 0;
     let stopping: Promise<void> | undefined;
     const PER_DEVICE = 1_000;
-    const settled = devices.flatMap((d, i) => Array.from({ length: PER_DEVICE }, (_, seq) => new Promise<void>((resolve) => {
-      const hb = { v: 1, seq, bootId: 'burst', ts: Date.now(), firmware: '1.0.0', apps: {}, battery: { pct: 50 } };
-      clients[i].publish(`fleet/${d.deviceId}/heartbeat`, JSON.stringify(hb), { qos: 1 }, (err) => {
-        if (!err) {
-          acked.get(d.deviceId)!.push(seq);
-          // Stop once a tenth of the burst is acknowledged, while the rest is in flight.
-          if (++ackCount === Math.floor(devices.length * PER_DEVICE * 0.1)) stopping = t.stop();
-        }
-        resolve();
-      });
-    })));
+    const settled = devices.flatMap((d, i) =>
+      Array.from(
+        { length: PER_DEVICE },
+        (_, seq) =>
+          new Promise<void>((resolve) => {
+            const hb = {
+              v: 1,
+              seq,
+              bootId: 'burst',
+              ts: Date.now(),
+              firmware: '1.0.0',
+              apps: {},
+              battery: { pct: 50 },
+            };
+            clients[i].publish(`fleet/${d.deviceId}/heartbeat`, JSON.stringify(hb), { qos: 1 }, (err) => {
+              if (!err) {
+                acked.get(d.deviceId)!.push(seq);
+                // Stop once a tenth of the burst is acknowledged, while the rest is in flight.
+                if (++ackCount === Math.floor(devices.length * PER_DEVICE * 0.1)) stopping = t.stop();
+              }
+              resolve();
+            });
+          }),
+      ),
+    );
     const closed = Promise.all(clients.map((c) => new Promise<void>((r) => c.once('close', () => r()))));
     await Promise.race([Promise.all(settled), closed.then(() => new Promise((r) => setTimeout(r, 500)))]);
     await stopping;
@@ -33,8 +47,16 @@ describe(`heartbeat durability (${dbKind()})`, () => {
 
     expect(ackCount).toBeGreaterThan(0);
     expect(ackCount).toBeLessThan(devices.length * PER_DEVICE); // the stop really cut the burst
-    const rows = await t.app.db.selectFrom('heartbeats').select(['device_id', 'seq'])
-      .where('device_id', 'in', devices.map((d) => d.deviceId)).where('boot_id', '=', 'burst').execute();
+    const rows = await t.app.db
+      .selectFrom('heartbeats')
+      .select(['device_id', 'seq'])
+      .where(
+        'device_id',
+        'in',
+        devices.map((d) => d.deviceId),
+      )
+      .where('boot_id', '=', 'burst')
+      .execute();
     const stored = new Set(rows.map((r) => `${r.device_id}/${Number(r.seq)}`));
     const lost = [...acked].flatMap(([id, seqs]) => seqs.filter((s) => !stored.has(`${id}/${s}`)));
     expect(lost).toEqual([]);

@@ -3,7 +3,16 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../server/lib/clock.ts';
 import { randomChars } from '../server/lib/ids.ts';
-import { connectDevice, enrollDevice, eventually, metricsText, seriesValue, startTestApp, type EnrolledDevice, type TestApp } from './helpers/app.ts';
+import {
+  connectDevice,
+  enrollDevice,
+  eventually,
+  metricsText,
+  seriesValue,
+  startTestApp,
+  type EnrolledDevice,
+  type TestApp,
+} from './helpers/app.ts';
 import { dbKind } from './helpers/db.ts';
 import { activeAlerts, beat, outboxTypes, publish, settle } from './helpers/health.ts';
 
@@ -11,7 +20,9 @@ describe(`telemetry and presence (${dbKind()})`, () => {
   const clock = new ManualClock(Date.UTC(2026, 1, 2, 9, 0, 0));
   let t: TestApp;
   const clients: MqttClient[] = [];
-  beforeAll(async () => { t = await startTestApp({ clock }); });
+  beforeAll(async () => {
+    t = await startTestApp({ clock });
+  });
   afterAll(async () => {
     for (const c of clients) c.end(true);
     await t.stop();
@@ -36,13 +47,29 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     clock.advance(60_000);
     await publish(client, topic, beat(clock, 2, { battery: { pct: 79 } }));
     clock.advance(60_000);
-    await publish(client, topic, beat(clock, 0, { bootId: 'boot-b', sys: { rebootReason: 'watchdog' }, battery: { pct: 78 } }));
+    await publish(
+      client,
+      topic,
+      beat(clock, 0, { bootId: 'boot-b', sys: { rebootReason: 'watchdog' }, battery: { pct: 78 } }),
+    );
     await settle(t);
-    const rows = await t.app.db.selectFrom('heartbeats').selectAll().where('device_id', '=', d.deviceId).orderBy('received_at').execute();
-    expect(rows.map((r) => [r.boot_id, Number(r.seq)])).toEqual([['boot-a', 1], ['boot-a', 2], ['boot-b', 0]]);
+    const rows = await t.app.db
+      .selectFrom('heartbeats')
+      .selectAll()
+      .where('device_id', '=', d.deviceId)
+      .orderBy('received_at')
+      .execute();
+    expect(rows.map((r) => [r.boot_id, Number(r.seq)])).toEqual([
+      ['boot-a', 1],
+      ['boot-a', 2],
+      ['boot-b', 0],
+    ]);
     expect(Number(rows[0].drift_ms)).toBe(2_000);
     const boots = await t.app.health.history.boots(d.deviceId);
-    expect(boots.map((b) => [b.bootId, b.reason])).toEqual([['boot-b', 'watchdog'], ['boot-a', null]]);
+    expect(boots.map((b) => [b.bootId, b.reason])).toEqual([
+      ['boot-b', 'watchdog'],
+      ['boot-a', null],
+    ]);
     const latest = await t.app.health.history.latest(d.deviceId);
     expect(latest).toMatchObject({ bootId: 'boot-b', seq: 0, vitals: { battery: { pct: 78 } } });
     const dev = await t.api('GET', `/api/v1/devices/${d.deviceId}`);
@@ -58,7 +85,9 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     await publish(client, `fleet/${d.deviceId}/heartbeat`, beat(clock, 1, { battery: { pct: 42, charging: true } }));
     // No settle: the API itself waits for the state of what was acknowledged.
     expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body.lastSeenAt).toBe(clock.now().toISOString());
-    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}/health`)).body).toMatchObject({ latest: { seq: 1, vitals: { battery: { pct: 42 } } } });
+    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}/health`)).body).toMatchObject({
+      latest: { seq: 1, vitals: { battery: { pct: 42 } } },
+    });
   });
 
   it("takes the device's versions from its heartbeats, rewriting its row only when they change", async () => {
@@ -68,7 +97,14 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     clients.push(client);
     const app = `tv${randomChars(6)}`;
     const topic = `fleet/${d.deviceId}/heartbeat`;
-    const rowVersion = async () => (await t.app.db.selectFrom('devices').select(sql<string>`xmin::text`.as('v')).where('id', '=', d.deviceId).executeTakeFirstOrThrow()).v;
+    const rowVersion = async () =>
+      (
+        await t.app.db
+          .selectFrom('devices')
+          .select(sql<string>`xmin::text`.as('v'))
+          .where('id', '=', d.deviceId)
+          .executeTakeFirstOrThrow()
+      ).v;
     await eventually(async () => (await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body.connected); // the session's own write to the row is done
     await publish(client, topic, beat(clock, 1, { apps: { [app]: '1.0.0' } }));
     await settle(t);
@@ -77,12 +113,19 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     await publish(client, topic, beat(clock, 2, { apps: { [app]: '1.0.0' } })); // same versions: the device row stays as it is
     await settle(t);
     expect(await rowVersion()).toBe(before);
-    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body).toMatchObject({ firmware: '1.0.0', lastSeenAt: clock.now().toISOString() });
+    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body).toMatchObject({
+      firmware: '1.0.0',
+      lastSeenAt: clock.now().toISOString(),
+    });
     clock.advance(60_000);
     await publish(client, topic, beat(clock, 3, { firmware: '1.1.0', apps: { [app]: '1.1.0' } }));
     await settle(t);
     expect(await rowVersion()).not.toBe(before);
-    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body).toMatchObject({ firmware: '1.1.0', apps: { [app]: '1.1.0' }, lastSeenAt: clock.now().toISOString() });
+    expect((await t.api('GET', `/api/v1/devices/${d.deviceId}`)).body).toMatchObject({
+      firmware: '1.1.0',
+      apps: { [app]: '1.1.0' },
+      lastSeenAt: clock.now().toISOString(),
+    });
   });
 
   it('serves history raw and by the hour, before and after the roll-up, and applies retention', async () => {
@@ -97,7 +140,10 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     const raw = await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats?${q}&limit=4`);
     expect(raw.status).toBe(200);
     expect(raw.body.items).toHaveLength(4);
-    const rest = await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats?${q}&limit=4&cursor=${raw.body.nextCursor}`);
+    const rest = await t.api(
+      'GET',
+      `/api/v1/devices/${d.deviceId}/heartbeats?${q}&limit=4&cursor=${raw.body.nextCursor}`,
+    );
     expect(rest.body.items.map((i: { seq: number }) => i.seq)).toEqual([4, 5]);
     const live = await t.api('GET', `/api/v1/devices/${d.deviceId}/heartbeats?${q}&resolution=hour`);
     expect(live.body.items.reduce((n: number, h: { count: number }) => n + h.count, 0)).toBe(6);
@@ -138,9 +184,20 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     await settle(t);
     expect(await state()).toBe('online');
     expect(await activeAlerts(t, d.deviceId)).toEqual([]);
-    const events = await t.app.db.selectFrom('outbox_events').select(['type', 'data']).where('subject_id', '=', d.deviceId)
-      .where('type', '=', 'device.presence_changed').orderBy('seq').execute();
-    expect(events.map((e) => `${e.data.from}→${e.data.to}`)).toEqual(['null→online', 'online→late', 'late→offline', 'offline→missing', 'missing→online']);
+    const events = await t.app.db
+      .selectFrom('outbox_events')
+      .select(['type', 'data'])
+      .where('subject_id', '=', d.deviceId)
+      .where('type', '=', 'device.presence_changed')
+      .orderBy('seq')
+      .execute();
+    expect(events.map((e) => `${e.data.from}→${e.data.to}`)).toEqual([
+      'null→online',
+      'online→late',
+      'late→offline',
+      'offline→missing',
+      'missing→online',
+    ]);
     expect(events[1].data).toMatchObject({ deviceId: d.deviceId, model: 'T1', merchantId: d.merchantId, tags: [] });
   });
 
@@ -174,15 +231,30 @@ describe(`telemetry and presence (${dbKind()})`, () => {
 
   it('writes an event repeated within one batch once, and observes it once', async () => {
     const { d } = await device();
-    const tamper = { v: 1 as const, ts: clock.nowMs(), type: 'tamper', severity: 'critical' as const, data: { sensor: 'case' } };
+    const tamper = {
+      v: 1 as const,
+      ts: clock.nowMs(),
+      type: 'tamper',
+      severity: 'critical' as const,
+      data: { sensor: 'case' },
+    };
     // Three jams in a row raise the printer alert; one jam repeated three times must not.
     const jam = { v: 1 as const, ts: clock.nowMs(), type: 'printer_jam', data: { tray: 1 } };
     const record = (ev: typeof tamper | typeof jam) => t.app.health.events.record(d.deviceId, clock.now(), ev);
-    await Promise.all([record(tamper), record(jam), record(tamper), record(jam), record({ ...jam, data: { tray: 2 } })]); // one batch
+    await Promise.all([
+      record(tamper),
+      record(jam),
+      record(tamper),
+      record(jam),
+      record({ ...jam, data: { tray: 2 } }),
+    ]); // one batch
     await record(jam); // a later resend
     await settle(t);
     const list = await t.api('GET', `/api/v1/devices/${d.deviceId}/events`);
-    expect(list.body.items.map((e: { type: string; data: unknown }) => [e.type, e.data]).sort()).toEqual([['printer_jam', { tray: 1 }], ['tamper', { sensor: 'case' }]]);
+    expect(list.body.items.map((e: { type: string; data: unknown }) => [e.type, e.data]).sort()).toEqual([
+      ['printer_jam', { tray: 1 }],
+      ['tamper', { sensor: 'case' }],
+    ]);
     const alerts = await activeAlerts(t, d.deviceId);
     expect(alerts.map((a) => a.ruleId)).toEqual(['rule_tamper']);
     expect(await outboxTypes(t, alerts[0].id)).toEqual(['alert.opened']);
@@ -193,7 +265,11 @@ describe(`telemetry and presence (${dbKind()})`, () => {
     await publish(client, `fleet/${d.deviceId}/heartbeat`, { v: 1, seq: -1 });
     await publish(client, `fleet/${d.deviceId}/heartbeat`, beat(clock, 1));
     await settle(t);
-    const n = await t.app.db.selectFrom('heartbeats').select((eb) => eb.fn.countAll<number>().as('n')).where('device_id', '=', d.deviceId).executeTakeFirst();
+    const n = await t.app.db
+      .selectFrom('heartbeats')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('device_id', '=', d.deviceId)
+      .executeTakeFirst();
     expect(Number(n?.n)).toBe(1);
   });
 });

@@ -27,7 +27,9 @@ function once(): Promise<number> {
       res.on('data', (chunk: Buffer) => {
         n += chunk.length;
       });
-      res.on('end', () => (n === job.expectBytes ? resolve(n) : reject(new Error(`got ${n} bytes, expected ${job.expectBytes}`))));
+      res.on('end', () =>
+        n === job.expectBytes ? resolve(n) : reject(new Error(`got ${n} bytes, expected ${job.expectBytes}`)),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);

@@ -36,7 +36,8 @@ const MiB = 1024 * 1024;
 const children: ChildProcess[] = [];
 
 function findNginx(): string | null {
-  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx']) if (existsSync(p)) return p;
+  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'])
+    if (existsSync(p)) return p;
   const which = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' });
   return which.status === 0 && which.stdout.trim() ? which.stdout.trim() : null;
 }
@@ -54,11 +55,24 @@ function sparePort(): Promise<number> {
 
 async function startPosfleet(dataDir: string, adminToken: string): Promise<{ baseUrl: string; pid: number }> {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...profile, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'], {
-    cwd: repoRoot,
-    env: { ...process.env, PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, POSFLEET_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', DATABASE_URL: '' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, ...profile, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        PORT: '0',
+        MQTT_PORT: '0',
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        POSFLEET_ADMIN_TOKEN: adminToken,
+        LOG_LEVEL: 'info',
+        DATABASE_URL: '',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   children.push(child);
   return new Promise((resolve, reject) => {
     let buffered = '';
@@ -78,7 +92,14 @@ async function startPosfleet(dataDir: string, adminToken: string): Promise<{ bas
   });
 }
 
-async function startNginx(bin: string, dir: string, root: string, file: string, port: number, workers: string): Promise<{ url: string; pid: number }> {
+async function startNginx(
+  bin: string,
+  dir: string,
+  root: string,
+  file: string,
+  port: number,
+  workers: string,
+): Promise<{ url: string; pid: number }> {
   const conf = `
 worker_processes ${workers};
 user root;
@@ -107,7 +128,10 @@ http {
   const url = `http://127.0.0.1:${port}/payload`;
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}; see ${dir}/error.log`);
-    const ok = await fetch(url, { method: 'HEAD' }).then((r) => r.ok, () => false);
+    const ok = await fetch(url, { method: 'HEAD' }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { url, pid: child.pid! };
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -127,7 +151,10 @@ async function cpuSeconds(pids: number[]): Promise<number> {
 
 function childPids(pid: number): number[] {
   const out = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout;
-  return out.split('\n').map((x) => Number(x.trim())).filter((x) => x > 0);
+  return out
+    .split('\n')
+    .map((x) => Number(x.trim()))
+    .filter((x) => x > 0);
 }
 
 /** Runs `downloaders` concurrent downloaders × `rounds` against `url`; MB/s (10^6 bytes per second). */
@@ -137,22 +164,46 @@ interface Figures {
   cpuPerGb: number;
 }
 
-async function measure(url: string, headers: Record<string, string>, serverPids: number[], n = downloaders, r = rounds): Promise<Figures> {
-  const per = Array.from({ length: clientThreads }, (_, i) => Math.floor(n / clientThreads) + (i < n % clientThreads ? 1 : 0)).filter((x) => x > 0);
-  const clients = per.map((count) => fork(fileURLToPath(new URL('./client.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_JOB: JSON.stringify({ url, headers, downloaders: count, rounds: r, expectBytes: sizeBytes }) },
-  }));
-  await Promise.all(clients.map((w) => new Promise((res, rej) => {
-    w.once('message', res);
-    w.once('exit', (code) => rej(new Error(`download client exited with ${code}`)));
-  })));
+async function measure(
+  url: string,
+  headers: Record<string, string>,
+  serverPids: number[],
+  n = downloaders,
+  r = rounds,
+): Promise<Figures> {
+  const per = Array.from(
+    { length: clientThreads },
+    (_, i) => Math.floor(n / clientThreads) + (i < n % clientThreads ? 1 : 0),
+  ).filter((x) => x > 0);
+  const clients = per.map((count) =>
+    fork(fileURLToPath(new URL('./client.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx'],
+      env: {
+        ...process.env,
+        BENCH_JOB: JSON.stringify({ url, headers, downloaders: count, rounds: r, expectBytes: sizeBytes }),
+      },
+    }),
+  );
+  await Promise.all(
+    clients.map(
+      (w) =>
+        new Promise((res, rej) => {
+          w.once('message', res);
+          w.once('exit', (code) => rej(new Error(`download client exited with ${code}`)));
+        }),
+    ),
+  );
   const cpuBefore = await cpuSeconds(serverPids);
   const started = performance.now();
-  const results = await Promise.all(clients.map((w) => new Promise<{ bytes?: number; error?: string }>((res) => {
-    w.once('message', (m) => res(m as never));
-    w.send('go');
-  })));
+  const results = await Promise.all(
+    clients.map(
+      (w) =>
+        new Promise<{ bytes?: number; error?: string }>((res) => {
+          w.once('message', (m) => res(m as never));
+          w.send('go');
+        }),
+    ),
+  );
   const seconds = (performance.now() - started) / 1000;
   const cpu = (await cpuSeconds(serverPids)) - cpuBefore;
   for (const w of clients) w.removeAllListeners('exit');
@@ -165,22 +216,37 @@ async function measure(url: string, headers: Record<string, string>, serverPids:
 async function main(): Promise<void> {
   const nginx = findNginx();
   if (!nginx) {
-    console.error('bench/download: nginx is not installed. Install the Debian package (apt-get install -y nginx-light, or nginx) and run again.');
+    console.error(
+      'bench/download: nginx is not installed. Install the Debian package (apt-get install -y nginx-light, or nginx) and run again.',
+    );
     process.exitCode = 2;
     return;
   }
   const work = await mkdtemp(join(tmpdir(), 'posfleet-bench-dl-'));
   try {
-    console.log(`bench/download: ${sizeBytes / MiB} MiB artifact, ${downloaders} concurrent downloaders × ${rounds} rounds, ${clientThreads} client threads`);
+    console.log(
+      `bench/download: ${sizeBytes / MiB} MiB artifact, ${downloaders} concurrent downloaders × ${rounds} rounds, ${clientThreads} client threads`,
+    );
     const keys = await generateKeyPair(join(work, 'keys'));
-    const release = await buildSampleRelease({ dir: join(work, 'release'), component: 'firmware', version: '9.0.0', models: ['T2'], sizeBytes, key: keys.privateKeyPath });
+    const release = await buildSampleRelease({
+      dir: join(work, 'release'),
+      component: 'firmware',
+      version: '9.0.0',
+      models: ['T2'],
+      sizeBytes,
+      key: keys.privateKeyPath,
+    });
 
     const adminToken = `bench-admin-${Date.now()}-token`;
     const dataDir = join(work, 'data');
     const server = await startPosfleet(dataDir, adminToken);
     const api = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${server.baseUrl}${path}`, {
-        method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': body instanceof Uint8Array ? 'application/octet-stream' : 'application/json' },
+        method,
+        headers: {
+          authorization: `Bearer ${adminToken}`,
+          'content-type': body instanceof Uint8Array ? 'application/octet-stream' : 'application/json',
+        },
         body: body === undefined ? undefined : body instanceof Uint8Array ? body : JSON.stringify(body),
       });
       const json = (await res.json()) as any;
@@ -190,15 +256,26 @@ async function main(): Promise<void> {
     await api('POST', '/api/v1/signing-keys', { name: 'bench', publicKey: keys.publicKeyPem });
     const uploadStarted = performance.now();
     const artifact = await api('POST', '/api/v1/artifacts', await readFile(release.out));
-    console.log(`  upload: ${(sizeBytes / 1e6 / ((performance.now() - uploadStarted) / 1000)).toFixed(0)} MB/s (${artifact.id})`);
+    console.log(
+      `  upload: ${(sizeBytes / 1e6 / ((performance.now() - uploadStarted) / 1000)).toFixed(0)} MB/s (${artifact.id})`,
+    );
     const device = await api('POST', '/api/v1/devices', { serial: `BENCH-${Date.now()}`, model: 'T2' });
     const auth = { authorization: `Bearer ${device.credentials.deviceId}:${device.credentials.mqtt.password}` };
     const posfleetUrl = `${server.baseUrl}/api/v1/artifacts/${artifact.id}/download`;
 
     const nginxDir = join(work, 'nginx');
     await import('node:fs/promises').then((fs) => fs.mkdir(nginxDir));
-    const { url: nginxUrl, pid: nginxPid } = await startNginx(nginx, nginxDir, join(dataDir, 'artifacts'), artifact.id, await sparePort(), v['nginx-workers']!);
-    console.log(`  posfleet pid ${server.pid} at ${posfleetUrl}\n  nginx (${v['nginx-workers']} workers, sendfile on) at ${nginxUrl}`);
+    const { url: nginxUrl, pid: nginxPid } = await startNginx(
+      nginx,
+      nginxDir,
+      join(dataDir, 'artifacts'),
+      artifact.id,
+      await sparePort(),
+      v['nginx-workers']!,
+    );
+    console.log(
+      `  posfleet pid ${server.pid} at ${posfleetUrl}\n  nginx (${v['nginx-workers']} workers, sendfile on) at ${nginxUrl}`,
+    );
 
     const posfleetPids = [server.pid];
     const nginxPids = [nginxPid, ...childPids(nginxPid)];
@@ -215,7 +292,8 @@ async function main(): Promise<void> {
       console.log(`  run ${i + 1}: posfleet ${show(p[i])}, nginx ${show(n[i])}`);
     }
     const mean = (xs: Figures[]): Figures => ({
-      mbps: xs.reduce((a, b) => a + b.mbps, 0) / xs.length, cpuPerGb: xs.reduce((a, b) => a + b.cpuPerGb, 0) / xs.length,
+      mbps: xs.reduce((a, b) => a + b.mbps, 0) / xs.length,
+      cpuPerGb: xs.reduce((a, b) => a + b.cpuPerGb, 0) / xs.length,
     });
     const ratio = mean(p).mbps / mean(n).mbps;
     console.log(`posfleet ${show(mean(p))}`);

@@ -42,9 +42,26 @@ async function flush(): Promise<void> {
 const sub = mqtt.connect(mqttUrl, { clientId: 'baseline-writer', clean: true, protocolVersion: 4, reconnectPeriod: 0 });
 sub.handleMessage = (packet, callback) => {
   const now = new Date();
-  const hb = JSON.parse(packet.payload.toString()) as { seq: number; bootId: string; ts: number; firmware: string; [k: string]: unknown };
+  const hb = JSON.parse(packet.payload.toString()) as {
+    seq: number;
+    bootId: string;
+    ts: number;
+    firmware: string;
+    [k: string]: unknown;
+  };
   const { v: _v, seq, bootId, ts, firmware, apps: _apps, ...vitals } = hb;
-  rows.push([packet.topic.split('/')[1], bootId, seq, new Date(ts).toISOString(), now.toISOString(), now.getTime() - ts, firmware, copyValue(JSON.stringify(vitals))].join('\t'));
+  rows.push(
+    [
+      packet.topic.split('/')[1],
+      bootId,
+      seq,
+      new Date(ts).toISOString(),
+      now.toISOString(),
+      now.getTime() - ts,
+      firmware,
+      copyValue(JSON.stringify(vitals)),
+    ].join('\t'),
+  );
   if (rows.length >= MAX_ROWS) void flush();
   else timer ??= setTimeout(() => void flush(), MAX_DELAY_MS);
   callback();

@@ -4,6 +4,11 @@ import type pg from 'pg';
 import { copyIn } from '../../server/db/copy-in.mjs';
 
 /** Copies tab-separated text rows into `table (columns)`. */
-export async function copyRows(client: pg.PoolClient | pg.Client, table: string, columns: string[], rows: string[]): Promise<void> {
+export async function copyRows(
+  client: pg.PoolClient | pg.Client,
+  table: string,
+  columns: string[],
+  rows: string[],
+): Promise<void> {
   await copyIn(client, `COPY ${table} (${columns.join(', ')}) FROM STDIN`, `${rows.join('\n')}\n`);
 }

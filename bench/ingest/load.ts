@@ -11,19 +11,49 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import mqtt, { type MqttClient } from 'mqtt';
 
-interface Terminal { id: string; username?: string; password?: string }
-export interface PhaseResult { offered: number; sent: number; skipped: number; acked: number; latenciesMs: number[]; ackedSeqs: Record<string, number[]> }
+interface Terminal {
+  id: string;
+  username?: string;
+  password?: string;
+}
+export interface PhaseResult {
+  offered: number;
+  sent: number;
+  skipped: number;
+  acked: number;
+  latenciesMs: number[];
+  ackedSeqs: Record<string, number[]>;
+}
 
-const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8')) as { url: string; terminals: Terminal[]; maxInflight: number };
+const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8')) as {
+  url: string;
+  terminals: Terminal[];
+  maxInflight: number;
+};
 
 async function connectAll(): Promise<MqttClient[]> {
   const out: MqttClient[] = [];
   for (let i = 0; i < cfg.terminals.length; i += 100) {
-    out.push(...await Promise.all(cfg.terminals.slice(i, i + 100).map((t) => new Promise<MqttClient>((resolve, reject) => {
-      const c = mqtt.connect(cfg.url, { clientId: t.id, username: t.username, password: t.password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 60_000, keepalive: 600 });
-      c.once('connect', () => resolve(c));
-      c.once('error', reject);
-    }))));
+    out.push(
+      ...(await Promise.all(
+        cfg.terminals.slice(i, i + 100).map(
+          (t) =>
+            new Promise<MqttClient>((resolve, reject) => {
+              const c = mqtt.connect(cfg.url, {
+                clientId: t.id,
+                username: t.username,
+                password: t.password,
+                protocolVersion: 4,
+                reconnectPeriod: 0,
+                connectTimeout: 60_000,
+                keepalive: 600,
+              });
+              c.once('connect', () => resolve(c));
+              c.once('error', reject);
+            }),
+        ),
+      )),
+    );
   }
   return out;
 }
@@ -40,8 +70,17 @@ function phase(rate: number, ms: number, boot: string): Promise<PhaseResult> {
     const seq = seqs[i]++;
     const id = cfg.terminals[i].id;
     const sent = performance.now();
-    const hb = { v: 1, seq, bootId: boot, ts: Date.now(), firmware: '1.0.0', apps: { payment: '5.0.0' },
-      battery: { pct: 50 + (seq % 50), charging: false, healthPct: 90 }, net: { type: 'lte', signalDbm: -80 }, sys: { cpuPct: 12, storageFreePct: 60 } };
+    const hb = {
+      v: 1,
+      seq,
+      bootId: boot,
+      ts: Date.now(),
+      firmware: '1.0.0',
+      apps: { payment: '5.0.0' },
+      battery: { pct: 50 + (seq % 50), charging: false, healthPct: 90 },
+      net: { type: 'lte', signalDbm: -80 },
+      sys: { cpuPct: 12, storageFreePct: 60 },
+    };
     inflight[i]++;
     res.sent++;
     clients[i].publish(`fleet/${id}/heartbeat`, JSON.stringify(hb), { qos: 1 }, (err) => {

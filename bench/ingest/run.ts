@@ -19,25 +19,68 @@ import { migrateToLatest } from '../../server/db/migrator.ts';
 import { cpuSeconds, machineBusySeconds, memMib, percentile, postgresCpu, postgresCpuSince } from '../proc.ts';
 import { killAll, sleep, startBaseline, startLoader, startPosfleet, type Loader, type System } from './systems.ts';
 
-const { values: a } = parseArgs({ options: {
-  terminals: { type: 'string', default: '2000' }, loaders: { type: 'string', default: '2' }, inflight: { type: 'string', default: '4' },
-  start: { type: 'string', default: '1000' }, step: { type: 'string', default: '1.4' }, seconds: { type: 'string', default: '6' },
-  'max-rate': { type: 'string', default: '40000' }, only: { type: 'string' }, rounds: { type: 'string', default: '5' },
-} });
-const N = Number(a.terminals), L = Number(a.loaders), ROUNDS = Math.max(1, Number(a.rounds)), STEP_MS = Number(a.seconds) * 1000, WARMUP_MS = 1_500;
+const { values: a } = parseArgs({
+  options: {
+    terminals: { type: 'string', default: '2000' },
+    loaders: { type: 'string', default: '2' },
+    inflight: { type: 'string', default: '4' },
+    start: { type: 'string', default: '1000' },
+    step: { type: 'string', default: '1.4' },
+    seconds: { type: 'string', default: '6' },
+    'max-rate': { type: 'string', default: '40000' },
+    only: { type: 'string' },
+    rounds: { type: 'string', default: '5' },
+  },
+});
+const N = Number(a.terminals),
+  L = Number(a.loaders),
+  ROUNDS = Math.max(1, Number(a.rounds)),
+  STEP_MS = Number(a.seconds) * 1000,
+  WARMUP_MS = 1_500;
 const url = process.env.DATABASE_URL;
-if (!url) throw new Error('set DATABASE_URL to a PostgreSQL server (the bench creates and drops database posfleet_bench_ingest)');
+if (!url)
+  throw new Error(
+    'set DATABASE_URL to a PostgreSQL server (the bench creates and drops database posfleet_bench_ingest)',
+  );
 const DB = 'posfleet_bench_ingest';
 const scratch = scratchDb(url, DB);
 const dbUrl = scratch.url;
 
 // Every run is bounded: whatever hangs, the children die and the run fails.
-const deadline = setTimeout(() => { process.stderr.write('bench timed out\n'); killAll(); process.exit(2); }, 15 * 60_000 * Math.max(1, Number(a.rounds)));
-process.on('SIGINT', () => { killAll(); process.exit(130); });
+const deadline = setTimeout(
+  () => {
+    process.stderr.write('bench timed out\n');
+    killAll();
+    process.exit(2);
+  },
+  15 * 60_000 * Math.max(1, Number(a.rounds)),
+);
+process.on('SIGINT', () => {
+  killAll();
+  process.exit(130);
+});
 
-interface Step { rate: number; persistedPerS: number; ackedPerS: number; skipped: number; p50: number; p99: number; cpuMsPerHb: number; pgMsPerHb: number; busyCores: number; rssMb: number }
+interface Step {
+  rate: number;
+  persistedPerS: number;
+  ackedPerS: number;
+  skipped: number;
+  p50: number;
+  p99: number;
+  cpuMsPerHb: number;
+  pgMsPerHb: number;
+  busyCores: number;
+  rssMb: number;
+}
 
-async function step(sys: System, pool: pg.Pool, loaders: Loader[], rate: number, boot: string, acked: Record<string, number[]>[]): Promise<Step> {
+async function step(
+  sys: System,
+  pool: pg.Pool,
+  loaders: Loader[],
+  rate: number,
+  boot: string,
+  acked: Record<string, number[]>[],
+): Promise<Step> {
   const count = async () => Number((await pool.query(`select count(*)::int n from ${sys.table}`)).rows[0].n);
   const cpu = () => sys.pids.reduce((s, p) => s + cpuSeconds(p), 0);
   const running = Promise.all(loaders.map((l) => l.phase(rate / loaders.length, STEP_MS, boot)));
@@ -52,30 +95,49 @@ async function step(sys: System, pool: pg.Pool, loaders: Loader[], rate: number,
   for (const r of results) acked.push(r.ackedSeqs);
   const sum = (f: (r: (typeof results)[number]) => number) => results.reduce((s, r) => s + f(r), 0);
   return {
-    rate, persistedPerS: persisted / ((t1 - t0) / 1000), ackedPerS: sum((r) => r.acked) / (STEP_MS / 1000), skipped: sum((r) => r.skipped),
-    p50: percentile(lat, 50), p99: percentile(lat, 99), cpuMsPerHb: ((cpu1 - cpu0) * 1000) / Math.max(1, persisted),
-    pgMsPerHb: (postgresCpuSince(pg0, pg1) * 1000) / Math.max(1, persisted), busyCores: (busy1 - busy0) / ((t1 - t0) / 1000), rssMb: rss,
+    rate,
+    persistedPerS: persisted / ((t1 - t0) / 1000),
+    ackedPerS: sum((r) => r.acked) / (STEP_MS / 1000),
+    skipped: sum((r) => r.skipped),
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    cpuMsPerHb: ((cpu1 - cpu0) * 1000) / Math.max(1, persisted),
+    pgMsPerHb: (postgresCpuSince(pg0, pg1) * 1000) / Math.max(1, persisted),
+    busyCores: (busy1 - busy0) / ((t1 - t0) / 1000),
+    rssMb: rss,
   };
 }
 
 const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-const show = (name: string, s: Step) => `${name.padEnd(16)} offered ${f(s.rate).padStart(6)}/s  persisted ${f(s.persistedPerS).padStart(6)}/s  PUBACK p50 ${f(s.p50, 1).padStart(7)} ms  p99 ${f(s.p99, 1).padStart(7)} ms  CPU ${f(s.cpuMsPerHb, 3)} ms/hb  PG ${f(s.pgMsPerHb, 3)} ms/hb  machine ${f(s.busyCores, 2)} cores  RSS ${f(s.rssMb)} MB${s.skipped ? `  (skipped ${s.skipped}: terminals at ${a.inflight} in flight)` : ''}`;
+const show = (name: string, s: Step) =>
+  `${name.padEnd(16)} offered ${f(s.rate).padStart(6)}/s  persisted ${f(s.persistedPerS).padStart(6)}/s  PUBACK p50 ${f(s.p50, 1).padStart(7)} ms  p99 ${f(s.p99, 1).padStart(7)} ms  CPU ${f(s.cpuMsPerHb, 3)} ms/hb  PG ${f(s.pgMsPerHb, 3)} ms/hb  machine ${f(s.busyCores, 2)} cores  RSS ${f(s.rssMb)} MB${s.skipped ? `  (skipped ${s.skipped}: terminals at ${a.inflight} in flight)` : ''}`;
 
 /** Ramps until persisted falls below 90 % of offered, then runs at twice that load. */
 async function ramp(sys: System, pool: pg.Pool) {
   const per = Math.ceil(sys.terminals.length / L);
-  const loaders = await Promise.all(Array.from({ length: L }, (_, i) => startLoader(sys.mqttUrl, sys.terminals.slice(i * per, (i + 1) * per), Number(a.inflight))));
+  const loaders = await Promise.all(
+    Array.from({ length: L }, (_, i) =>
+      startLoader(sys.mqttUrl, sys.terminals.slice(i * per, (i + 1) * per), Number(a.inflight)),
+    ),
+  );
   // One boot for the whole run, as a fleet that is not rebooting: the rows of
   // the run are those of this boot id, and the sequence numbers go on across steps.
   const boot = `run-${Date.now().toString(36)}`;
   const acked: Record<string, number[]>[] = [];
   const steps: Step[] = [];
   let saturating: number | undefined;
-  for (let rate = Number(a.start), k = 0; rate <= Number(a['max-rate']); rate = Math.round(rate * Number(a.step)), k++) {
+  for (
+    let rate = Number(a.start), _k = 0;
+    rate <= Number(a['max-rate']);
+    rate = Math.round(rate * Number(a.step)), _k++
+  ) {
     const s = await step(sys, pool, loaders, rate, boot, acked);
     steps.push(s);
     console.log(show(`${sys.name} ramp`, s));
-    if (s.persistedPerS < 0.9 * rate) { saturating = rate; break; }
+    if (s.persistedPerS < 0.9 * rate) {
+      saturating = rate;
+      break;
+    }
   }
   saturating ??= steps[steps.length - 1].rate;
   const over = await step(sys, pool, loaders, 2 * saturating, boot, acked);
@@ -86,10 +148,19 @@ async function ramp(sys: System, pool: pg.Pool) {
   const peak = [...steps, over].reduce((m, s) => (s.persistedPerS > m.persistedPerS ? s : m));
   await Promise.all(loaders.map((l) => l.stop()));
   await sys.stop();
-  let lost = 0, total = 0;
-  const rows = await pool.query<{ device_id: string; seq: number }>(`select device_id, seq::int from ${sys.table} where boot_id = $1`, [boot]);
+  let lost = 0,
+    total = 0;
+  const rows = await pool.query<{ device_id: string; seq: number }>(
+    `select device_id, seq::int from ${sys.table} where boot_id = $1`,
+    [boot],
+  );
   const stored = new Set(rows.rows.map((r) => `${r.device_id}/${r.seq}`));
-  for (const seqs of acked) for (const [id, list] of Object.entries(seqs)) for (const s of list) { total++; if (!stored.has(`${id}/${s}`)) lost++; }
+  for (const seqs of acked)
+    for (const [id, list] of Object.entries(seqs))
+      for (const s of list) {
+        total++;
+        if (!stored.has(`${id}/${s}`)) lost++;
+      }
   return { peak, over, saturating, lost, total };
 }
 
@@ -117,20 +188,29 @@ try {
   // systems, and the median of their ratios, keep one slow spell from deciding.
   const rounds: { pf?: Result; mq?: Result }[] = [];
   for (let r = 0; r < ROUNDS; r++) rounds.push(await round());
-  console.log(`\ningest bench: ${N} terminals at QoS 1 in ${L} load processes (at most ${a.inflight} in flight each), ${STEP_MS / 1000} s steps ramping x${a.step} from ${a.start}/s, ${ROUNDS} round(s)`);
+  console.log(
+    `\ningest bench: ${N} terminals at QoS 1 in ${L} load processes (at most ${a.inflight} in flight each), ${STEP_MS / 1000} s steps ramping x${a.step} from ${a.start}/s, ${ROUNDS} round(s)`,
+  );
   rounds.forEach(({ pf, mq }, i) => {
-    for (const [name, r] of [['posfleet', pf], ['baseline', mq]] as const) {
+    for (const [name, r] of [
+      ['posfleet', pf],
+      ['baseline', mq],
+    ] as const) {
       if (!r) continue;
       console.log(show(`${name} peak`, r.peak) + (ROUNDS > 1 ? `  [round ${i + 1}]` : ''));
       console.log(show(`${name} 2x sat.`, r.over));
-      console.log(`${''.padEnd(16)} saturates at ${r.saturating}/s offered; at 2x keeps ${f((100 * r.over.persistedPerS) / r.peak.persistedPerS)} % of peak; PUBACKed but not stored: ${r.lost} of ${r.total}`);
+      console.log(
+        `${''.padEnd(16)} saturates at ${r.saturating}/s offered; at 2x keeps ${f((100 * r.over.persistedPerS) / r.peak.persistedPerS)} % of peak; PUBACKed but not stored: ${r.lost} of ${r.total}`,
+      );
     }
   });
   const both = rounds.filter((r): r is Required<typeof r> => Boolean(r.pf && r.mq));
   if (both.length > 0) {
     const peak = both.map((r) => r.pf.peak.persistedPerS / r.mq.peak.persistedPerS);
     const over = both.map((r) => r.pf.over.persistedPerS / r.mq.over.persistedPerS);
-    console.log(`ratio posfleet/baseline (peak persisted/s): ${f(median(peak), 2)}; at 2x: ${f(median(over), 2)}${both.length > 1 ? ` (median of rounds: ${peak.map((x) => f(x, 2)).join(', ')}; at 2x ${over.map((x) => f(x, 2)).join(', ')})` : ''}`);
+    console.log(
+      `ratio posfleet/baseline (peak persisted/s): ${f(median(peak), 2)}; at 2x: ${f(median(over), 2)}${both.length > 1 ? ` (median of rounds: ${peak.map((x) => f(x, 2)).join(', ')}; at 2x ${over.map((x) => f(x, 2)).join(', ')})` : ''}`,
+    );
   }
 } finally {
   killAll();

@@ -10,7 +10,11 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { SERVER_NODE_FLAGS } from '../../bin/node-flags.js';
 
-export interface Terminal { id: string; username?: string; password?: string }
+export interface Terminal {
+  id: string;
+  username?: string;
+  password?: string;
+}
 
 export interface System {
   name: string;
@@ -25,7 +29,9 @@ export interface System {
 
 const NODE_TSX = ['--import', 'tsx'];
 const children = new Set<ChildProcess>();
-export const killAll = () => { for (const c of children) c.kill('SIGKILL'); };
+export const killAll = () => {
+  for (const c of children) c.kill('SIGKILL');
+};
 
 function start(cmd: string, args: string[], opts: Parameters<typeof spawn>[2]): ChildProcess {
   const child = spawn(cmd, args, opts);
@@ -35,16 +41,29 @@ function start(cmd: string, args: string[], opts: Parameters<typeof spawn>[2]): 
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-export const freePort = () => new Promise<number>((r) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => r(p)); }); });
+export const freePort = () =>
+  new Promise<number>((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => r(p));
+    });
+  });
 async function until(what: string, f: () => Promise<boolean>, ms = 60_000): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) if (await f().catch(() => false)) return;
   throw new Error(`timed out waiting for ${what}`);
 }
-const exited = (c: ChildProcess, ms = 20_000) => new Promise<void>((r) => {
-  if (c.exitCode !== null || c.signalCode !== null) return r();
-  const t = setTimeout(() => { c.kill('SIGKILL'); r(); }, ms);
-  c.once('exit', () => { clearTimeout(t); r(); });
-});
+const exited = (c: ChildProcess, ms = 20_000) =>
+  new Promise<void>((r) => {
+    if (c.exitCode !== null || c.signalCode !== null) return r();
+    const t = setTimeout(() => {
+      c.kill('SIGKILL');
+      r();
+    }, ms);
+    c.once('exit', () => {
+      clearTimeout(t);
+      r();
+    });
+  });
 
 export async function startPosfleet(dbUrl: string, n: number): Promise<System> {
   const [port, mqttPort] = [await freePort(), await freePort()];
@@ -53,22 +72,50 @@ export async function startPosfleet(dbUrl: string, n: number): Promise<System> {
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
   const server = start(process.execPath, [...SERVER_NODE_FLAGS, ...flags, ...NODE_TSX, 'server/cli.ts', 'serve'], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, DATABASE_URL: dbUrl, PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', POSFLEET_ADMIN_TOKEN: token, DATA_DIR: mkdtempSync(join(tmpdir(), 'pf-bench-')) },
+    env: {
+      ...process.env,
+      DATABASE_URL: dbUrl,
+      PORT: String(port),
+      MQTT_PORT: String(mqttPort),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      POSFLEET_ADMIN_TOKEN: token,
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'pf-bench-')),
+    },
   });
   const base = `http://127.0.0.1:${port}`;
   await until('posfleet /readyz', async () => (await fetch(`${base}/readyz`)).ok);
   const terminals: Terminal[] = [];
   for (let i = 0; i < n; i += 50) {
-    terminals.push(...await Promise.all(Array.from({ length: Math.min(50, n - i) }, async (_, k) => {
-      const res = await fetch(`${base}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ serial: `BENCH-${i + k}`, model: 'T1' }) });
-      const body = await res.json() as { credentials: { mqtt: { username: string; password: string } } };
-      return { id: body.credentials.mqtt.username, username: body.credentials.mqtt.username, password: body.credentials.mqtt.password };
-    })));
+    terminals.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(50, n - i) }, async (_, k) => {
+          const res = await fetch(`${base}/api/v1/devices`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ serial: `BENCH-${i + k}`, model: 'T1' }),
+          });
+          const body = (await res.json()) as { credentials: { mqtt: { username: string; password: string } } };
+          return {
+            id: body.credentials.mqtt.username,
+            username: body.credentials.mqtt.username,
+            password: body.credentials.mqtt.password,
+          };
+        }),
+      )),
+    );
   }
   return {
-    name: 'posfleet', table: 'heartbeats', mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, pids: [server.pid!], terminals,
+    name: 'posfleet',
+    table: 'heartbeats',
+    mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    pids: [server.pid!],
+    terminals,
     // PUBACK means committed: nothing to wait for but a clean SIGTERM.
-    stop: async () => { server.kill('SIGTERM'); await exited(server); },
+    stop: async () => {
+      server.kill('SIGTERM');
+      await exited(server);
+    },
   };
 }
 
@@ -82,15 +129,31 @@ export async function startBaseline(pool: pg.Pool, dbUrl: string, n: number): Pr
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'pf-mosq-'));
   // No inflight/queue caps toward the subscriber: Mosquitto buffers rather than drops.
-  writeFileSync(join(dir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\npersistence false\nlog_type error\n`);
+  writeFileSync(
+    join(dir, 'mosquitto.conf'),
+    `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\npersistence false\nlog_type error\n`,
+  );
   const mosq = start('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await until('mosquitto', () => new Promise<boolean>((r) => { const s = createServer(); s.once('error', () => r(true)); s.listen(port, '127.0.0.1', () => s.close(() => r(false))); }));
+  await until(
+    'mosquitto',
+    () =>
+      new Promise<boolean>((r) => {
+        const s = createServer();
+        s.once('error', () => r(true));
+        s.listen(port, '127.0.0.1', () => s.close(() => r(false)));
+      }),
+  );
   const url = `mqtt://127.0.0.1:${port}`;
-  const sub = start(process.execPath, [...NODE_TSX, 'bench/ingest/baseline-sub.ts', url, dbUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sub = start(process.execPath, [...NODE_TSX, 'bench/ingest/baseline-sub.ts', url, dbUrl], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((r) => sub.stdout!.once('data', () => r()));
   const count = async () => Number((await pool.query('select count(*)::int n from bench_baseline')).rows[0].n);
   return {
-    name: 'baseline', table: 'bench_baseline', mqttUrl: url, pids: [mosq.pid!, sub.pid!],
+    name: 'baseline',
+    table: 'bench_baseline',
+    mqttUrl: url,
+    pids: [mosq.pid!, sub.pid!],
     terminals: Array.from({ length: n }, (_, i) => ({ id: `base-${i}` })),
     stop: async () => {
       // Mosquitto acked on receipt: let the subscriber write its backlog (stable count for 2 s, at most 60 s).
@@ -112,7 +175,9 @@ export async function startBaseline(pool: pg.Pool, dbUrl: string, n: number): Pr
 export async function startLoader(url: string, terminals: Terminal[], maxInflight: number) {
   const file = join(mkdtempSync(join(tmpdir(), 'pf-load-')), 'config.json');
   writeFileSync(file, JSON.stringify({ url, terminals, maxInflight }));
-  const child = start(process.execPath, [...NODE_TSX, 'bench/ingest/load.ts', file], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = start(process.execPath, [...NODE_TSX, 'bench/ingest/load.ts', file], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines: string[] = [];
   const waiters: ((l: string) => void)[] = [];
   let buf = '';
@@ -126,7 +191,12 @@ export async function startLoader(url: string, terminals: Terminal[], maxInfligh
       else lines.push(line);
     }
   });
-  const next = () => new Promise<string>((r) => { const l = lines.shift(); if (l !== undefined) r(l); else waiters.push(r); });
+  const next = () =>
+    new Promise<string>((r) => {
+      const l = lines.shift();
+      if (l !== undefined) r(l);
+      else waiters.push(r);
+    });
   await next(); // ready: every terminal connected
   return {
     pid: child.pid!,
@@ -134,7 +204,10 @@ export async function startLoader(url: string, terminals: Terminal[], maxInfligh
       child.stdin!.write(`${JSON.stringify({ rate, ms, boot })}\n`);
       return JSON.parse(await next()) as import('./load.ts').PhaseResult;
     },
-    stop: async () => { child.stdin!.write(`${JSON.stringify({ quit: true })}\n`); await exited(child, 10_000); },
+    stop: async () => {
+      child.stdin!.write(`${JSON.stringify({ quit: true })}\n`);
+      await exited(child, 10_000);
+    },
   };
 }
 export type Loader = Awaited<ReturnType<typeof startLoader>>;

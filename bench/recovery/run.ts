@@ -52,36 +52,46 @@ const vitalsSql = `jsonb_build_object('battery', jsonb_build_object('pct', 80), 
 async function fill(h: DbHandle): Promise<void> {
   const { db } = h;
   const started = performance.now();
-  await sql.raw(`INSERT INTO devices (id, serial, model, status, created_at, updated_at)
-    SELECT 'dev_' || lpad(g.i::text, 8, '0'), 'SN' || g.i, 'T1', 'active', now(), now() FROM generate_series(1, ${devices}) AS g(i)`).execute(db);
+  await sql
+    .raw(`INSERT INTO devices (id, serial, model, status, created_at, updated_at)
+    SELECT 'dev_' || lpad(g.i::text, 8, '0'), 'SN' || g.i, 'T1', 'active', now(), now() FROM generate_series(1, ${devices}) AS g(i)`)
+    .execute(db);
   // History in slices, so no single statement holds millions of rows in memory (PGlite).
   const slice = Math.max(1, Math.floor(500_000 / devices));
   for (let s = 0; s < history; s += slice) {
     const upto = Math.min(history, s + slice);
-    await sql.raw(`INSERT INTO heartbeats (device_id, boot_id, seq, ts, received_at, drift_ms, firmware, vitals)
+    await sql
+      .raw(`INSERT INTO heartbeats (device_id, boot_id, seq, ts, received_at, drift_ms, firmware, vitals)
       SELECT 'dev_' || lpad(d.i::text, 8, '0'), 'boot1', g.i, t.at, t.at, 0, '1.0.0', ${vitalsSql}
       FROM generate_series(1, ${devices}) AS d(i) CROSS JOIN generate_series(${s}, ${upto - 1}) AS g(i)
-      CROSS JOIN LATERAL (SELECT to_timestamp(${T0 / 1000} + g.i * ${INTERVAL_S} + (d.i % ${INTERVAL_S})) AS at) t`).execute(db);
+      CROSS JOIN LATERAL (SELECT to_timestamp(${T0 / 1000} + g.i * ${INTERVAL_S} + (d.i % ${INTERVAL_S})) AS at) t`)
+      .execute(db);
   }
   // The state as the flush left it: the newest heartbeat of each device, already folded.
   const last = history - 1;
-  await sql.raw(`INSERT INTO device_state (device_id, boot_id, seq, ts, received_at, drift_ms, vitals, reader_ok, reader_err)
+  await sql
+    .raw(`INSERT INTO device_state (device_id, boot_id, seq, ts, received_at, drift_ms, vitals, reader_ok, reader_err)
     SELECT 'dev_' || lpad(d.i::text, 8, '0'), 'boot1', ${last}, t.at, t.at, 0, '{}'::jsonb, 3, 1
     FROM generate_series(1, ${devices}) AS d(i)
-    CROSS JOIN LATERAL (SELECT to_timestamp(${T0 / 1000} + ${last} * ${INTERVAL_S} + (d.i % ${INTERVAL_S})) AS at) t`).execute(db);
+    CROSS JOIN LATERAL (SELECT to_timestamp(${T0 / 1000} + ${last} * ${INTERVAL_S} + (d.i % ${INTERVAL_S})) AS at) t`)
+    .execute(db);
   await sql`ANALYZE`.execute(db);
-  console.log(`fleet: ${devices.toLocaleString('en')} devices × ${history} heartbeats built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `fleet: ${devices.toLocaleString('en')} devices × ${history} heartbeats built in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 }
 
 /** One unwritten heartbeat on every device whose number falls in the fraction; returns how many. */
 async function crash(h: DbHandle, fraction: number, round: number): Promise<number> {
   const every = Math.max(1, Math.round(1 / fraction));
   const seq = history + round;
-  const res = await sql.raw(`INSERT INTO heartbeats (device_id, boot_id, seq, ts, received_at, drift_ms, firmware, vitals)
+  const res = await sql
+    .raw(`INSERT INTO heartbeats (device_id, boot_id, seq, ts, received_at, drift_ms, firmware, vitals)
     SELECT 'dev_' || lpad(g.i::text, 8, '0'), 'boot1', ${seq}, t.at, t.at, 0, '1.0.0', ${vitalsSql}
     FROM generate_series(1, ${devices}) AS g(i)
     CROSS JOIN LATERAL (SELECT to_timestamp(${T0 / 1000} + ${seq} * ${INTERVAL_S} + (g.i % ${INTERVAL_S})) AS at) t
-    WHERE g.i % ${every} = 0`).execute(h.db);
+    WHERE g.i % ${every} = 0`)
+    .execute(h.db);
   return Number(res.numAffectedRows ?? 0);
 }
 
@@ -108,7 +118,9 @@ async function main(): Promise<void> {
       if (folded !== 0) throw new Error(`a clean start folded ${folded} devices`);
       clean.push(ms);
     }
-    console.log(`clean start (nothing to fold): ${clean.map((ms) => ms.toFixed(0)).join(', ')} ms; median ${median(clean).toFixed(0)} ms = ${(median(clean) * 1000 / devices).toFixed(1)} µs per device`);
+    console.log(
+      `clean start (nothing to fold): ${clean.map((ms) => ms.toFixed(0)).join(', ')} ms; median ${median(clean).toFixed(0)} ms = ${((median(clean) * 1000) / devices).toFixed(1)} µs per device`,
+    );
     for (const fraction of fractions) {
       const runs: number[] = [];
       let folded = 0;
@@ -119,7 +131,9 @@ async function main(): Promise<void> {
         folded = res.folded;
         runs.push(res.ms);
       }
-      console.log(`after a crash, ${folded.toLocaleString('en')} devices with an unwritten heartbeat (${fraction * 100} %): ${runs.map((ms) => ms.toFixed(0)).join(', ')} ms; median ${median(runs).toFixed(0)} ms`);
+      console.log(
+        `after a crash, ${folded.toLocaleString('en')} devices with an unwritten heartbeat (${fraction * 100} %): ${runs.map((ms) => ms.toFixed(0)).join(', ')} ms; median ${median(runs).toFixed(0)} ms`,
+      );
     }
   } finally {
     await handle.close();

@@ -48,12 +48,16 @@ const { values: v } = parseArgs({
 });
 const N = Number(v.terminals);
 const perProcess = Math.min(18_000, Number(v['per-process']));
-const models = v.models!.split(',').map((s) => s.trim()).filter(Boolean);
+const models = v
+  .models!.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const sizeBytes = Math.round(Number(v['size-mib']) * 1024 * 1024);
 const heartbeatS = Math.max(5, Math.round(parseDuration(v.heartbeat!) / 1000));
 const limitMs = parseDuration(v.limit!);
 const GOAL_PER_MIN = 10_000;
-const FROM = '1.0.0', TARGET = '2.0.0';
+const FROM = '1.0.0',
+  TARGET = '2.0.0';
 const TOKEN = 'bench-rollout-admin-token-0123456789';
 const DB_NAME = 'posfleet_bench_rollout';
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -65,13 +69,20 @@ const serverLog = join(work, 'server.log');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-const fmt = (m: Record<string, number>) => Object.entries(m).map(([k, n]) => `${k} ${n}`).join(', ');
+const fmt = (m: Record<string, number>) =>
+  Object.entries(m)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
 const elapsed = (t0: number) => `${f((Date.now() - t0) / 1000, 1)} s`;
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const s = createServer();
-  s.once('error', reject);
-  s.listen(0, '127.0.0.1', () => { const { port } = s.address() as { port: number }; s.close(() => resolve(port)); });
-});
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 
 // ---- children and clean-up -------------------------------------------------
 
@@ -84,25 +95,36 @@ const exited = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null
 function waitExit(c: ChildProcess, ms: number): Promise<void> {
   if (exited(c)) return Promise.resolve();
   return new Promise((resolve) => {
-    const t = setTimeout(() => { if (!exited(c)) c.kill('SIGKILL'); resolve(); }, ms);
-    c.once('exit', () => { clearTimeout(t); resolve(); });
+    const t = setTimeout(() => {
+      if (!exited(c)) c.kill('SIGKILL');
+      resolve();
+    }, ms);
+    c.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
   });
 }
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    await Promise.all(sims.map((c) => {
-      if (exited(c)) return Promise.resolve();
-      if (c.connected) c.send({ type: 'stop' }); else c.kill('SIGTERM');
-      return waitExit(c, 15_000);
-    }));
+    await Promise.all(
+      sims.map((c) => {
+        if (exited(c)) return Promise.resolve();
+        if (c.connected) c.send({ type: 'stop' });
+        else c.kill('SIGTERM');
+        return waitExit(c, 15_000);
+      }),
+    );
     if (server && !exited(server)) {
       server.kill('SIGTERM');
       await waitExit(server, 10_000);
     }
     if (dbCreated) {
       await scratch.drop().then(
-        () => { dbCreated = false; },
+        () => {
+          dbCreated = false;
+        },
         (err: Error) => console.error(`bench/rollout: could not drop database ${DB_NAME}: ${err.message}`),
       );
     }
@@ -141,18 +163,36 @@ async function startServer(): Promise<{ base: string; pid: number }> {
   const [port, mqttPort] = [await freePort(), await freePort()];
   const log = openSync(serverLog, 'a');
   const prof = v['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${v['server-prof']}`] : [];
-  server = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...prof, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'], {
-    cwd: repoRoot, stdio: ['ignore', log, log],
-    env: {
-      ...process.env, DATABASE_URL: dbUrl, PORT: String(port), MQTT_PORT: String(mqttPort), HOST: '127.0.0.1',
-      PUBLIC_URL: `http://127.0.0.1:${port}`, DATA_DIR: join(work, 'data'), POSFLEET_ADMIN_TOKEN: TOKEN,
-      LOG_LEVEL: 'warn', HEARTBEAT_INTERVAL_S: String(heartbeatS),
+  server = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, ...prof, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', log, log],
+      env: {
+        ...process.env,
+        DATABASE_URL: dbUrl,
+        PORT: String(port),
+        MQTT_PORT: String(mqttPort),
+        HOST: '127.0.0.1',
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        DATA_DIR: join(work, 'data'),
+        POSFLEET_ADMIN_TOKEN: TOKEN,
+        LOG_LEVEL: 'warn',
+        HEARTBEAT_INTERVAL_S: String(heartbeatS),
+      },
     },
-  });
+  );
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
     if (exited(server)) throw new Error(`posfleet exited with ${server.exitCode}:\n${tail(serverLog)}`);
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return { base, pid: server.pid! };
+    if (
+      await fetch(`${base}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { base, pid: server.pid! };
     await sleep(100);
   }
   throw new Error('posfleet was not ready within 60 s');
@@ -166,9 +206,16 @@ function tail(path: string, lines = 20): string {
   }
 }
 
-async function api<T = Record<string, unknown>>(base: string, method: string, path: string, body?: unknown, expect = [200, 201]): Promise<T> {
+async function api<T = Record<string, unknown>>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  expect = [200, 201],
+): Promise<T> {
   const res = await fetch(`${base}/api/v1${path}`, {
-    method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const out = await res.json().catch(() => null);
@@ -180,9 +227,18 @@ async function uploadRelease(base: string): Promise<{ artifactId: string; public
   const keys = await generateKeyPair(join(work, 'keys'));
   const publicKeyPem = await readFile(keys.publicKeyPath, 'utf8');
   await api(base, 'POST', '/signing-keys', { name: 'bench-rollout', publicKey: publicKeyPem });
-  const release = await buildSampleRelease({ dir: join(work, 'release'), component: 'firmware', version: TARGET, models, sizeBytes, key: keys.privateKeyPath });
+  const release = await buildSampleRelease({
+    dir: join(work, 'release'),
+    component: 'firmware',
+    version: TARGET,
+    models,
+    sizeBytes,
+    key: keys.privateKeyPath,
+  });
   const res = await fetch(`${base}/api/v1/artifacts`, {
-    method: 'POST', body: await readFile(release.out), headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' },
+    method: 'POST',
+    body: await readFile(release.out),
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' },
   });
   const body = (await res.json()) as { id: string };
   if (res.status !== 201) throw new Error(`artifact upload: ${res.status} ${JSON.stringify(body)}`);
@@ -193,11 +249,28 @@ async function uploadRelease(base: string): Promise<{ artifactId: string; public
 
 const reports: (SimReport | undefined)[] = [];
 function simTotals() {
-  const out = { notOnline: {} as Record<string, number>, online: 0, upgraded: 0, heartbeats: 0, byState: {} as Record<string, number>, updates: {} as Record<string, number>, otaErrors: {} as Record<string, number>, errors: {} as Record<string, number> };
+  const out = {
+    notOnline: {} as Record<string, number>,
+    online: 0,
+    upgraded: 0,
+    heartbeats: 0,
+    byState: {} as Record<string, number>,
+    updates: {} as Record<string, number>,
+    otaErrors: {} as Record<string, number>,
+    errors: {} as Record<string, number>,
+  };
   for (const r of reports) {
     if (!r) continue;
-    out.online += r.online; out.upgraded += r.upgraded; out.heartbeats += r.heartbeats;
-    for (const [key, m] of [['notOnline', r.notOnline], ['byState', r.byState], ['updates', r.updates], ['otaErrors', r.otaErrors], ['errors', r.errors]] as const) {
+    out.online += r.online;
+    out.upgraded += r.upgraded;
+    out.heartbeats += r.heartbeats;
+    for (const [key, m] of [
+      ['notOnline', r.notOnline],
+      ['byState', r.byState],
+      ['updates', r.updates],
+      ['otaErrors', r.otaErrors],
+      ['errors', r.errors],
+    ] as const) {
       for (const [k, n] of Object.entries(m)) out[key][k] = (out[key][k] ?? 0) + n;
     }
   }
@@ -207,22 +280,45 @@ function simTotals() {
 function startSims(base: string, enrollToken: string, publicKey: string): void {
   for (let from = 0, i = 0; from < N; from += perProcess, i++) {
     const job: SimJob = {
-      server: base, enrollToken, terminals: N, range: { from, to: Math.min(N, from + perProcess) }, models, heartbeatS, publicKey,
-      firmware: FROM, target: TARGET, rampPerSecond: Number(v.ramp), installMs: Number(v['install-ms']), bootMs: Number(v['boot-ms']), seed: 1,
+      server: base,
+      enrollToken,
+      terminals: N,
+      range: { from, to: Math.min(N, from + perProcess) },
+      models,
+      heartbeatS,
+      publicKey,
+      firmware: FROM,
+      target: TARGET,
+      rampPerSecond: Number(v.ramp),
+      installMs: Number(v['install-ms']),
+      bootMs: Number(v['boot-ms']),
+      seed: 1,
     };
     const child = fork(fileURLToPath(new URL('./sim.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx', ...(v['sim-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${v['sim-prof']}`] : [])], env: { ...process.env, BENCH_ROLLOUT_SIM: JSON.stringify(job) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: ['--import', 'tsx', ...(v['sim-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${v['sim-prof']}`] : [])],
+      env: { ...process.env, BENCH_ROLLOUT_SIM: JSON.stringify(job) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const index = i;
-    child.on('message', (m: SimReport) => { if (m?.type === 'stats') reports[index] = m; });
-    child.once('exit', (code) => { if (!cleaning) console.error(`bench/rollout: simulator ${index} exited with ${code}`); });
+    child.on('message', (m: SimReport) => {
+      if (m?.type === 'stats') reports[index] = m;
+    });
+    child.once('exit', (code) => {
+      if (!cleaning) console.error(`bench/rollout: simulator ${index} exited with ${code}`);
+    });
     sims.push(child);
   }
 }
 
 // ---- the run ------------------------------------------------------------------------
 
-interface Sample { t: number; counts: Record<string, number>; state: string; serverCpu: number; agentUpgraded: number }
+interface Sample {
+  t: number;
+  counts: Record<string, number>;
+  state: string;
+  serverCpu: number;
+  agentUpgraded: number;
+}
 
 function peakRate(samples: Sample[], key: (s: Sample) => number, spanMs = 10_000): number {
   let best = 0;
@@ -243,15 +339,27 @@ let loadBefore = '';
 
 async function main(): Promise<void> {
   const tStart = Date.now();
-  loadBefore = loadavg().map((x) => f(x, 2)).join(' ');
-  console.log(`bench/rollout: ${N} terminals (${models.join(',')}) in ${Math.ceil(N / perProcess)} simulator process(es), ${sizeBytes / 2 ** 20} MiB firmware ${FROM} → ${TARGET}, install ${v['install-ms']} ms, boot ${v['boot-ms']} ms, heartbeat ${heartbeatS} s; ${cpus().length} CPUs on this machine`);
+  loadBefore = loadavg()
+    .map((x) => f(x, 2))
+    .join(' ');
+  console.log(
+    `bench/rollout: ${N} terminals (${models.join(',')}) in ${Math.ceil(N / perProcess)} simulator process(es), ${sizeBytes / 2 ** 20} MiB firmware ${FROM} → ${TARGET}, install ${v['install-ms']} ms, boot ${v['boot-ms']} ms, heartbeat ${heartbeatS} s; ${cpus().length} CPUs on this machine`,
+  );
   await freshDatabase();
   const { base, pid } = await startServer();
   console.log(`posfleet pid ${pid} on ${base}, database ${DB_NAME} (${elapsed(tStart)})`);
 
   const { artifactId, publicKeyPem } = await uploadRelease(base);
-  const merchant = await api<{ id: string }>(base, 'POST', '/merchants', { name: 'Bench Merchant', timezone: 'Europe/Berlin' });
-  const tok = await api<{ token: string }>(base, 'POST', '/enrollment-tokens', { merchantId: merchant.id, maxUses: Math.max(N, 1), ttlMinutes: 180, note: 'bench/rollout' });
+  const merchant = await api<{ id: string }>(base, 'POST', '/merchants', {
+    name: 'Bench Merchant',
+    timezone: 'Europe/Berlin',
+  });
+  const tok = await api<{ token: string }>(base, 'POST', '/enrollment-tokens', {
+    merchantId: merchant.id,
+    maxUses: Math.max(N, 1),
+    ttlMinutes: 180,
+    note: 'bench/rollout',
+  });
 
   const tFleet = Date.now();
   startSims(base, tok.token, publicKeyPem);
@@ -259,8 +367,12 @@ async function main(): Promise<void> {
     await sleep(1_000);
     const s = simTotals();
     if (s.online >= N) break;
-    if (Date.now() - tFleet > 5 * 60_000) throw new Error(`only ${s.online}/${N} terminals online after 5 min (errors ${JSON.stringify(s.errors)})`);
-    if (Date.now() - last > 5_000) { last = Date.now(); console.log(`  fleet: ${s.online}/${N} online (${elapsed(tFleet)})`); }
+    if (Date.now() - tFleet > 5 * 60_000)
+      throw new Error(`only ${s.online}/${N} terminals online after 5 min (errors ${JSON.stringify(s.errors)})`);
+    if (Date.now() - last > 5_000) {
+      last = Date.now();
+      console.log(`  fleet: ${s.online}/${N} online (${elapsed(tFleet)})`);
+    }
   }
   console.log(`all ${N} terminals online after ${elapsed(tFleet)}`);
 
@@ -275,12 +387,25 @@ async function main(): Promise<void> {
   const idlePerS = (cpuSeconds(pid) - idle0) / 10;
 
   const simPids = sims.map((c) => c.pid!);
-  const cpu0 = { server: cpuSeconds(pid), sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0), pg: postgresCpu(DB_NAME), machine: machineBusySeconds() };
+  const cpu0 = {
+    server: cpuSeconds(pid),
+    sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0),
+    pg: postgresCpu(DB_NAME),
+    machine: machineBusySeconds(),
+  };
   const before = await scrape(base);
   const t0 = Date.now();
   const rollout = await api<{ id: string; total: number; state: string }>(base, 'POST', '/rollouts', {
-    name: 'bench-rollout', artifactId, cohortId: cohort.id, waves: [{ percent: 100 }], soakMinutes: 0, window: null,
-    ratePerMinute: 1_000_000, maxInFlight: 1_000_000, timeoutMinutes: 60, minFinished: 10,
+    name: 'bench-rollout',
+    artifactId,
+    cohortId: cohort.id,
+    waves: [{ percent: 100 }],
+    soakMinutes: 0,
+    window: null,
+    ratePerMinute: 1_000_000,
+    maxInFlight: 1_000_000,
+    timeoutMinutes: 60,
+    minFinished: 10,
   });
   const tCreated = Date.now();
   console.log(`rollout ${rollout.id} created in ${elapsed(t0)}: ${rollout.total} devices, ${rollout.state}`);
@@ -293,7 +418,11 @@ async function main(): Promise<void> {
   const pgSeen = new Map(cpu0.pg);
   while (Date.now() - t0 < limitMs) {
     await sleep(1_000);
-    const r = await api<{ state: string; counts: Record<string, number>; finishedAt: string | null }>(base, 'GET', `/rollouts/${rollout.id}`).catch((err: Error) => {
+    const r = await api<{ state: string; counts: Record<string, number>; finishedAt: string | null }>(
+      base,
+      'GET',
+      `/rollouts/${rollout.id}`,
+    ).catch((err: Error) => {
       console.warn(`  poll failed: ${err.message}`);
       return null;
     });
@@ -302,15 +431,30 @@ async function main(): Promise<void> {
     // Backends come and go (the pool closes idle connections): keep the last figure of each.
     for (const [p, c] of postgresCpu(DB_NAME)) pgSeen.set(p, c);
     const sim = simTotals();
-    samples.push({ t: Date.now(), counts: r.counts, state: r.state, serverCpu: cpuSeconds(pid), agentUpgraded: sim.upgraded });
+    samples.push({
+      t: Date.now(),
+      counts: r.counts,
+      state: r.state,
+      serverCpu: cpuSeconds(pid),
+      agentUpgraded: sim.upgraded,
+    });
     if (Date.now() - lastPrint >= 5_000 || r.state !== 'running') {
       lastPrint = Date.now();
-      const c = Object.entries(r.counts).map(([k, n]) => `${k} ${n}`).join(', ');
-      console.log(`  ${elapsed(t0).padStart(7)}  ${r.state}: ${c} | agents on ${TARGET}: ${sim.upgraded}, ${fmt(sim.byState)} | server CPU ${f(cpuSeconds(pid) - cpu0.server, 1)} s`);
-      const off = Object.entries(sim.notOnline).sort((a, b) => b[1] - a[1]).slice(0, 3);
+      const c = Object.entries(r.counts)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ');
+      console.log(
+        `  ${elapsed(t0).padStart(7)}  ${r.state}: ${c} | agents on ${TARGET}: ${sim.upgraded}, ${fmt(sim.byState)} | server CPU ${f(cpuSeconds(pid) - cpu0.server, 1)} s`,
+      );
+      const off = Object.entries(sim.notOnline)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 3);
       if (off.length) console.log(`           not online: ${off.map(([k, n]) => `${n}× ${k}`).join(' | ')}`);
     }
-    if (r.state !== 'running') { final = r; break; }
+    if (r.state !== 'running') {
+      final = r;
+      break;
+    }
   }
   const tEnd = Date.now();
   const after = await scrape(base);
@@ -318,7 +462,12 @@ async function main(): Promise<void> {
   const compare = (name: string) => quantiles(histogram(before, name), histogram(after, name));
   const connects = compare('posfleet_mqtt_connect_seconds');
   const auths = compare('posfleet_mqtt_auth_seconds');
-  const cpu1 = { server: cpuSeconds(pid), sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0), pg: postgresCpu(DB_NAME), machine: machineBusySeconds() };
+  const cpu1 = {
+    server: cpuSeconds(pid),
+    sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0),
+    pg: postgresCpu(DB_NAME),
+    machine: machineBusySeconds(),
+  };
   const hwm = memMib(pid, 'VmHWM');
   const sim = simTotals();
   const last = samples[samples.length - 1];
@@ -331,45 +480,80 @@ async function main(): Promise<void> {
   const pgCpu = postgresCpuSince(cpu0.pg, pgSeen);
   const otherCpu = cpu1.machine - cpu0.machine - serverCpu - simCpu - pgCpu;
   const perMin = (succeeded * 60) / wallS;
-  const dispatched = (s: Sample) => N - (s.counts.pending ?? 0) - (s.counts.queued ?? 0) - (s.counts.waiting_window ?? 0);
+  const dispatched = (s: Sample) =>
+    N - (s.counts.pending ?? 0) - (s.counts.queued ?? 0) - (s.counts.waiting_window ?? 0);
   const tAllSent = firstAt(samples, t0, (s) => dispatched(s) >= rollout.total);
   const tFirstOk = firstAt(samples, t0, (s) => (s.counts.succeeded ?? 0) > 0);
   const tAgentsDone = firstAt(samples, t0, (s) => s.agentUpgraded >= rollout.total);
   const peak10 = peakRate(samples, (s) => s.counts.succeeded ?? 0);
   const peakCores = (() => {
     let best = 0;
-    for (let i = 1; i < samples.length; i++) best = Math.max(best, (samples[i].serverCpu - samples[i - 1].serverCpu) / ((samples[i].t - samples[i - 1].t) / 1000));
+    for (let i = 1; i < samples.length; i++)
+      best = Math.max(
+        best,
+        (samples[i].serverCpu - samples[i - 1].serverCpu) / ((samples[i].t - samples[i - 1].t) / 1000),
+      );
     return best;
   })();
 
-  console.log([
-    '',
-    `bench/rollout: one-wave rollout of a ${sizeBytes / 2 ** 20} MiB signed firmware to ${rollout.total} terminals (no window, no rate limit, soak 0)`,
-    `  result             ${final ? `rollout ${final.state}` : `NOT finished within ${v.limit}`}; ${Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ')}`,
-    `  wall time          ${f(wallS, 1)} s from POST /rollouts (created in ${f((tCreated - t0) / 1000, 2)} s) to ${final ? 'completed' : 'the limit'}`,
-    `  milestones         first confirmed ${f(tFirstOk, 0)} s, all dispatched ${f(tAllSent, 0)} s, all terminals on ${TARGET} (agent side) ${f(tAgentsDone, 0)} s, all confirmed ${final ? f(wallS, 0) : '-'} s`,
-    `  confirmed/min      ${f(perMin)} terminals/min over the whole rollout; peak ${f(peak10)} /min over 10 s   (goal ≥ ${GOAL_PER_MIN}/min: ${perMin >= GOAL_PER_MIN && succeeded === rollout.total ? 'met' : 'NOT met'})`,
-    `  server CPU         ${f(serverCpu, 1)} s (${f(serverCpu / wallS, 2)} cores avg, ${f(peakCores, 2)} peak 1 s; idle before ${f(idlePerS, 3)} cores)`,
-    `  CPU per terminal   ${f((serverCpu * 1000) / Math.max(1, succeeded), 2)} ms server, ${f((pgCpu * 1000) / Math.max(1, succeeded), 2)} ms PostgreSQL`,
-    `  server RSS         ${f(hwm)} MiB peak (VmHWM), ${f(peakRss)} MiB highest sampled during the rollout`,
-    `  MQTT connects      CONNECT to session ready ${connects}; credential check ${auths}`,
-    `  server event loop  delay p50 ${f(lag('p50'), 1)} ms, p99 ${f(lag('p99'), 1)} ms, max ${f(lag('max'), 0)} ms (during the rollout)`,
-    `  PostgreSQL CPU     ${f(pgCpu, 1)} s (${f(pgCpu / wallS, 2)} cores avg; backends of ${DB_NAME}, sampled every second)`,
-    `  simulator CPU      ${f(simCpu, 1)} s (${f(simCpu / wallS, 2)} cores avg, ${sims.length} process(es))`,
-    `  agents             ${fmt(sim.byState)}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,
-    ...(Object.keys(sim.notOnline).length ? [`  agents not online ${Object.entries(sim.notOnline).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, n]) => `${n}× ${k}`).join(' | ')}`] : []),
-    `  machine            ${cpus().length} CPUs busy ${f((cpu1.machine - cpu0.machine) / wallS, 2)} cores avg, of which ${f(otherCpu / wallS, 2)} cores outside posfleet, its backends and the simulators (load ${loadavg().map((x) => f(x, 2)).join(' ')}; load before ${loadBefore})`,
-  ].join('\n'));
-  const warnings = tail(serverLog, 10_000).split('\n').filter((l) => /"level":(40|50|60)/.test(l));
+  console.log(
+    [
+      '',
+      `bench/rollout: one-wave rollout of a ${sizeBytes / 2 ** 20} MiB signed firmware to ${rollout.total} terminals (no window, no rate limit, soak 0)`,
+      `  result             ${final ? `rollout ${final.state}` : `NOT finished within ${v.limit}`}; ${Object.entries(
+        counts,
+      )
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+      `  wall time          ${f(wallS, 1)} s from POST /rollouts (created in ${f((tCreated - t0) / 1000, 2)} s) to ${final ? 'completed' : 'the limit'}`,
+      `  milestones         first confirmed ${f(tFirstOk, 0)} s, all dispatched ${f(tAllSent, 0)} s, all terminals on ${TARGET} (agent side) ${f(tAgentsDone, 0)} s, all confirmed ${final ? f(wallS, 0) : '-'} s`,
+      `  confirmed/min      ${f(perMin)} terminals/min over the whole rollout; peak ${f(peak10)} /min over 10 s   (goal ≥ ${GOAL_PER_MIN}/min: ${perMin >= GOAL_PER_MIN && succeeded === rollout.total ? 'met' : 'NOT met'})`,
+      `  server CPU         ${f(serverCpu, 1)} s (${f(serverCpu / wallS, 2)} cores avg, ${f(peakCores, 2)} peak 1 s; idle before ${f(idlePerS, 3)} cores)`,
+      `  CPU per terminal   ${f((serverCpu * 1000) / Math.max(1, succeeded), 2)} ms server, ${f((pgCpu * 1000) / Math.max(1, succeeded), 2)} ms PostgreSQL`,
+      `  server RSS         ${f(hwm)} MiB peak (VmHWM), ${f(peakRss)} MiB highest sampled during the rollout`,
+      `  MQTT connects      CONNECT to session ready ${connects}; credential check ${auths}`,
+      `  server event loop  delay p50 ${f(lag('p50'), 1)} ms, p99 ${f(lag('p99'), 1)} ms, max ${f(lag('max'), 0)} ms (during the rollout)`,
+      `  PostgreSQL CPU     ${f(pgCpu, 1)} s (${f(pgCpu / wallS, 2)} cores avg; backends of ${DB_NAME}, sampled every second)`,
+      `  simulator CPU      ${f(simCpu, 1)} s (${f(simCpu / wallS, 2)} cores avg, ${sims.length} process(es))`,
+      `  agents             ${fmt(sim.byState)}; updates by last state ${JSON.stringify(sim.updates)}; OTA errors ${JSON.stringify(sim.otaErrors)}; errors ${JSON.stringify(sim.errors)}`,
+      ...(Object.keys(sim.notOnline).length
+        ? [
+            `  agents not online ${Object.entries(sim.notOnline)
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, 8)
+              .map(([k, n]) => `${n}× ${k}`)
+              .join(' | ')}`,
+          ]
+        : []),
+      `  machine            ${cpus().length} CPUs busy ${f((cpu1.machine - cpu0.machine) / wallS, 2)} cores avg, of which ${f(otherCpu / wallS, 2)} cores outside posfleet, its backends and the simulators (load ${loadavg()
+        .map((x) => f(x, 2))
+        .join(' ')}; load before ${loadBefore})`,
+    ].join('\n'),
+  );
+  const warnings = tail(serverLog, 10_000)
+    .split('\n')
+    .filter((l) => /"level":(40|50|60)/.test(l));
   if (warnings.length) {
     // Grouped by message and error text, so a deadlock or a failed tick shows with its count.
     const groups = new Map<string, number>();
     for (const line of warnings) {
-      const o = (() => { try { return JSON.parse(line) as { msg?: string; err?: { message?: string } }; } catch { return { msg: line.slice(0, 120) }; } })();
+      const o = (() => {
+        try {
+          return JSON.parse(line) as { msg?: string; err?: { message?: string } };
+        } catch {
+          return { msg: line.slice(0, 120) };
+        }
+      })();
       const key = `${o.msg ?? ''}${o.err?.message ? `: ${o.err.message}` : ''}`.slice(0, 200);
       groups.set(key, (groups.get(key) ?? 0) + 1);
     }
-    console.log(`  server warnings    ${warnings.length} warn/error lines: ${[...groups].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `${n}× ${k}`).join(' | ')}`);
+    console.log(
+      `  server warnings    ${warnings.length} warn/error lines: ${[...groups]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6)
+        .map(([k, n]) => `${n}× ${k}`)
+        .join(' | ')}`,
+    );
   }
   if (!final || succeeded !== rollout.total) process.exitCode = 1;
 }

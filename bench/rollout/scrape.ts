@@ -9,7 +9,8 @@ export async function scrape(base: string): Promise<string> {
 /** Cumulative bucket counts of a histogram in a scrape. */
 export function histogram(text: string, name: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))) out.set(m[1], Number(m[2]));
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm')))
+    out.set(m[1], Number(m[2]));
   return out;
 }
 

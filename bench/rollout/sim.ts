@@ -39,9 +39,20 @@ const job = JSON.parse(process.env.BENCH_ROLLOUT_SIM ?? 'null') as SimJob | null
 if (!job) throw new Error('bench/rollout/sim.ts is started by bench/rollout/run.ts');
 
 const fleet = await startFleet({
-  server: job.server, enrollToken: job.enrollToken, terminals: job.terminals, range: job.range, models: job.models,
-  heartbeatS: job.heartbeatS, publicKey: job.publicKey, firmware: job.firmware, stateDir: null, seed: job.seed,
-  rampPerSecond: job.rampPerSecond, enrollConcurrency: 64, installMs: job.installMs, bootMs: job.bootMs,
+  server: job.server,
+  enrollToken: job.enrollToken,
+  terminals: job.terminals,
+  range: job.range,
+  models: job.models,
+  heartbeatS: job.heartbeatS,
+  publicKey: job.publicKey,
+  firmware: job.firmware,
+  stateDir: null,
+  seed: job.seed,
+  rampPerSecond: job.rampPerSecond,
+  enrollConcurrency: 64,
+  installMs: job.installMs,
+  bootMs: job.bootMs,
 });
 
 function report(): SimReport {
@@ -55,12 +66,22 @@ function report(): SimReport {
     notOnline[key] = (notOnline[key] ?? 0) + 1;
   }
   return {
-    type: 'stats', terminals: s.terminals, online: s.online, byState: s.byState as Record<string, number>, upgraded, updates: s.updates, otaErrors: s.otaErrors,
-    errors: s.errorsByCode, heartbeats: s.heartbeats, notOnline,
+    type: 'stats',
+    terminals: s.terminals,
+    online: s.online,
+    byState: s.byState as Record<string, number>,
+    upgraded,
+    updates: s.updates,
+    otaErrors: s.otaErrors,
+    errors: s.errorsByCode,
+    heartbeats: s.heartbeats,
+    notOnline,
   };
 }
 
-const send = () => { if (process.connected) process.send?.(report()); };
+const send = () => {
+  if (process.connected) process.send?.(report());
+};
 const timer = setInterval(send, 1_000);
 send();
 
@@ -74,7 +95,9 @@ async function stop(): Promise<void> {
   await fleet.stop().catch(() => undefined);
   process.exit(0);
 }
-process.on('message', (m: { type?: string }) => { if (m?.type === 'stop') void stop(); });
+process.on('message', (m: { type?: string }) => {
+  if (m?.type === 'stop') void stop();
+});
 process.on('disconnect', () => void stop());
 process.on('SIGTERM', () => void stop());
 // Ctrl-C reaches the whole process group; the parent decides when the simulator stops.

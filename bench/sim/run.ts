@@ -23,14 +23,25 @@ const heartbeatS = Math.round(parseDuration(v.heartbeat!) / 1000);
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const broker = fork(fileURLToPath(new URL('./broker.ts', import.meta.url)), [], { env: { ...process.env, BENCH_HEARTBEAT_S: String(heartbeatS) } });
-const far = await new Promise<{ enrollUrl: string; token: string }>((resolve) => broker.once('message', (m) => resolve(m as never)));
+const broker = fork(fileURLToPath(new URL('./broker.ts', import.meta.url)), [], {
+  env: { ...process.env, BENCH_HEARTBEAT_S: String(heartbeatS) },
+});
+const far = await new Promise<{ enrollUrl: string; token: string }>((resolve) =>
+  broker.once('message', (m) => resolve(m as never)),
+);
 console.log(`bench/sim: ${terminals} terminals, heartbeat ${heartbeatS}s, broker in pid ${broker.pid}`);
 
 const t0 = Date.now();
 const fleet = await startFleet({
-  server: far.enrollUrl, enrollToken: far.token, terminals, heartbeatS, stateDir: null,
-  rampPerSecond: Number(v.ramp), enrollConcurrency: 64, profiles: v.profile, seed: 1,
+  server: far.enrollUrl,
+  enrollToken: far.token,
+  terminals,
+  heartbeatS,
+  stateDir: null,
+  rampPerSecond: Number(v.ramp),
+  enrollConcurrency: 64,
+  profiles: v.profile,
+  seed: 1,
 });
 await fleet.waitForOnline(terminals, 10 * 60_000);
 console.log(`all ${terminals} online after ${((Date.now() - t0) / 1000).toFixed(1)} s; warming up ${v.warmup}`);
@@ -50,12 +61,14 @@ const cpu = process.cpuUsage(cpu0);
 const cores = (cpu.user + cpu.system) / 1e6 / wallS;
 const mem = process.memoryUsage();
 const stats = fleet.stats();
-console.log([
-  `span ${wallS.toFixed(1)} s: online ${stats.online}/${terminals}, heartbeats/s ${((fleet.counters.heartbeats - hb0) / wallS).toFixed(1)}, errors ${stats.errors}`,
-  `CPU  ${cores.toFixed(3)} cores (user ${(cpu.user / 1e6).toFixed(1)} s, system ${(cpu.system / 1e6).toFixed(1)} s)`,
-  `RSS  ${mb(mem.rss)} now, ${mb(maxRss)} peak; heap used ${mb(mem.heapUsed)}`,
-  `goal < 0.5 core and < 1 GiB: ${cores < 0.5 && maxRss < 2 ** 30 ? 'met' : 'NOT met'}`,
-].join('\n'));
+console.log(
+  [
+    `span ${wallS.toFixed(1)} s: online ${stats.online}/${terminals}, heartbeats/s ${((fleet.counters.heartbeats - hb0) / wallS).toFixed(1)}, errors ${stats.errors}`,
+    `CPU  ${cores.toFixed(3)} cores (user ${(cpu.user / 1e6).toFixed(1)} s, system ${(cpu.system / 1e6).toFixed(1)} s)`,
+    `RSS  ${mb(mem.rss)} now, ${mb(maxRss)} peak; heap used ${mb(mem.heapUsed)}`,
+    `goal < 0.5 core and < 1 GiB: ${cores < 0.5 && maxRss < 2 ** 30 ? 'met' : 'NOT met'}`,
+  ].join('\n'),
+);
 await fleet.stop();
 broker.disconnect();
 process.exit(0);

@@ -36,7 +36,11 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Audit; log: L
     const now = clock.nowMs();
     if (now - (touched.get(id) ?? 0) < TOUCH_EVERY_MS) return;
     touched.set(id, now);
-    void db.updateTable('api_keys').set({ last_used_at: clock.now() }).where('id', '=', id).execute()
+    void db
+      .updateTable('api_keys')
+      .set({ last_used_at: clock.now() })
+      .where('id', '=', id)
+      .execute()
       .catch((err: unknown) => deps.log.warn({ err, keyId: id }, 'api key touch failed'));
   }
 
@@ -44,23 +48,41 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Audit; log: L
     const id = newId('key', clock.nowMs());
     const token = newSecret('pfk');
     await db.transaction().execute(async (trx) => {
-      await trx.insertInto('api_keys')
-        .values({ id, name: input.name, role: input.role, token_hash: hashSecret(token), created_by: actor?.keyId ?? null, created_at: clock.now() })
+      await trx
+        .insertInto('api_keys')
+        .values({
+          id,
+          name: input.name,
+          role: input.role,
+          token_hash: hashSecret(token),
+          created_by: actor?.keyId ?? null,
+          created_at: clock.now(),
+        })
         .execute();
-      await audit.record(trx, actor, { action: 'api_key.created', targetType: 'api_key', targetId: id, details: { name: input.name, role: input.role } });
+      await audit.record(trx, actor, {
+        action: 'api_key.created',
+        targetType: 'api_key',
+        targetId: id,
+        details: { name: input.name, role: input.role },
+      });
     });
     return { id, name: input.name, role: input.role, token };
   }
 
   async function list(q: { limit: number; cursor?: string }) {
-    let query = db.selectFrom('api_keys')
+    let query = db
+      .selectFrom('api_keys')
       .select(['id', 'name', 'role', 'created_at', 'created_by', 'last_used_at', 'revoked_at'])
-      .orderBy('id').limit(q.limit + 1);
+      .orderBy('id')
+      .limit(q.limit + 1);
     const after = decodeCursor(q.cursor);
     if (after) query = query.where('id', '>', after);
     const { rows, nextCursor } = pageOf(await query.execute(), q.limit, (r) => r.id);
     const items = rows.map((r) => ({
-      id: r.id, name: r.name, role: r.role, createdBy: r.created_by,
+      id: r.id,
+      name: r.name,
+      role: r.role,
+      createdBy: r.created_by,
       createdAt: r.created_at.toISOString(),
       lastUsedAt: r.last_used_at?.toISOString() ?? null,
       revokedAt: r.revoked_at?.toISOString() ?? null,
@@ -70,8 +92,12 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Audit; log: L
 
   async function revoke(actor: Principal, id: string): Promise<void> {
     await db.transaction().execute(async (trx) => {
-      const res = await trx.updateTable('api_keys').set({ revoked_at: clock.now() })
-        .where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+      const res = await trx
+        .updateTable('api_keys')
+        .set({ revoked_at: clock.now() })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw notFound('api_key', id);
       await audit.record(trx, actor, { action: 'api_key.revoked', targetType: 'api_key', targetId: id });
     });
@@ -81,25 +107,46 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Audit; log: L
    * DESIGN.md §3: POSFLEET_ADMIN_TOKEN defines an admin key; without it and
    * without any admin key, one is generated, printed once and saved 0600.
    */
-  async function bootstrap(opts: { adminToken?: string; dataDir: string; announce: (line: string) => void }): Promise<void> {
+  async function bootstrap(opts: {
+    adminToken?: string;
+    dataDir: string;
+    announce: (line: string) => void;
+  }): Promise<void> {
     if (opts.adminToken) {
-      const values = { name: 'admin (POSFLEET_ADMIN_TOKEN)', role: 'admin', token_hash: hashSecret(opts.adminToken), revoked_at: null, created_at: clock.now(), created_by: null };
-      await db.insertInto('api_keys').values({ id: ENV_ADMIN_KEY_ID, ...values })
+      const values = {
+        name: 'admin (POSFLEET_ADMIN_TOKEN)',
+        role: 'admin',
+        token_hash: hashSecret(opts.adminToken),
+        revoked_at: null,
+        created_at: clock.now(),
+        created_by: null,
+      };
+      await db
+        .insertInto('api_keys')
+        .values({ id: ENV_ADMIN_KEY_ID, ...values })
         .onConflict((oc) => oc.column('id').doUpdateSet({ token_hash: values.token_hash, revoked_at: null }))
         .execute();
       return;
     }
     // The setting was removed: the key it defined stops working.
-    await db.updateTable('api_keys').set({ revoked_at: clock.now() })
-      .where('id', '=', ENV_ADMIN_KEY_ID).where('revoked_at', 'is', null).execute();
-    const existing = await db.selectFrom('api_keys').select('id')
-      .where('role', '=', 'admin').where('revoked_at', 'is', null).where('id', '!=', ENV_ADMIN_KEY_ID)
+    await db
+      .updateTable('api_keys')
+      .set({ revoked_at: clock.now() })
+      .where('id', '=', ENV_ADMIN_KEY_ID)
+      .where('revoked_at', 'is', null)
+      .execute();
+    const existing = await db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('role', '=', 'admin')
+      .where('revoked_at', 'is', null)
+      .where('id', '!=', ENV_ADMIN_KEY_ID)
       .executeTakeFirst();
     if (existing) return;
     const { token } = await create(null, { name: 'bootstrap admin', role: 'admin' });
     const file = join(opts.dataDir, 'admin-token');
     await mkdir(opts.dataDir, { recursive: true });
-    await writeFile(file, token + '\n', { mode: 0o600 });
+    await writeFile(file, `${token}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
     opts.announce(`generated an admin API key; it is shown once here and saved in ${file}:\n  ${token}`);
   }

@@ -38,7 +38,11 @@ export function createAudit(deps: { db: Db; clock: Clock }) {
   }
 
   async function list(q: AuditQuery) {
-    let query = deps.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(q.limit + 1);
+    let query = deps.db
+      .selectFrom('audit_log')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1);
     const after = decodeCursor(q.cursor);
     if (after) query = query.where('id', '<', after);
     if (q.targetType) query = query.where('target_type', '=', q.targetType);

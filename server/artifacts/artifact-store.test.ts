@@ -13,7 +13,9 @@ describe('local artifact store', () => {
   const visible = () => readdirSync(root).filter((f) => f !== '.tmp');
 
   it('keeps a put invisible until commit, then serves spans of it', async () => {
-    const pending = await store.put('a1', (sink) => pipeline(Readable.from([Buffer.from('hello '), Buffer.from('world')]), sink));
+    const pending = await store.put('a1', (sink) =>
+      pipeline(Readable.from([Buffer.from('hello '), Buffer.from('world')]), sink),
+    );
     expect(pending.size).toBe(11);
     expect(visible()).toEqual([]);
     expect(await store.stat('a1')).toBeNull();
@@ -26,10 +28,12 @@ describe('local artifact store', () => {
   });
 
   it('leaves nothing behind when the writer fails or the put is discarded', async () => {
-    const failing = Readable.from((async function* () {
-      yield Buffer.from('part');
-      throw new Error('client went away');
-    })());
+    const failing = Readable.from(
+      (async function* () {
+        yield Buffer.from('part');
+        throw new Error('client went away');
+      })(),
+    );
     await expect(store.put('a2', (sink) => pipeline(failing, sink))).rejects.toThrow('client went away');
     const pending = await store.put('a3', (sink) => pipeline(Readable.from([Buffer.from('x')]), sink));
     await pending.discard();

@@ -70,7 +70,12 @@ export function createLocalStore(root: string): ArtifactStore {
   async function openPayload(key: string, span?: ByteSpan): Promise<Readable> {
     // Opening first turns a missing file into a rejected promise, not a stream error mid-response.
     const fd = await openFd(pathOf(key), 'r');
-    return createReadStream('', { fd, autoClose: true, highWaterMark: READ_CHUNK, ...(span && { start: span.start, end: span.end }) });
+    return createReadStream('', {
+      fd,
+      autoClose: true,
+      highWaterMark: READ_CHUNK,
+      ...(span && { start: span.start, end: span.end }),
+    });
   }
 
   async function statPayload(key: string) {
@@ -83,5 +88,11 @@ export function createLocalStore(root: string): ArtifactStore {
     }
   }
 
-  return { put, open: openPayload, stat: statPayload, delete: (key) => rm(pathOf(key), { force: true }), localPath: pathOf };
+  return {
+    put,
+    open: openPayload,
+    stat: statPayload,
+    delete: (key) => rm(pathOf(key), { force: true }),
+    localPath: pathOf,
+  };
 }

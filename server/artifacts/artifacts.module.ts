@@ -35,15 +35,33 @@ export function createArtifactsModule(deps: ArtifactsModuleDeps) {
   const log = deps.log.child({ module: 'artifacts' });
   const repo = createArtifactsRepo(db);
   const store = deps.store ?? createLocalStore(join(config.dataDir, 'artifacts'));
-  const signer = createUrlSigner({ secret: loadUrlSigningSecret({ secret: config.urlSigningSecret, dataDir: config.dataDir }), clock });
+  const signer = createUrlSigner({
+    secret: loadUrlSigningSecret({ secret: config.urlSigningSecret, dataDir: config.dataDir }),
+    clock,
+  });
   const signingKeys = createSigningKeys({ db, clock, audit, repo });
   const downloads = createDownloads({ repo, devices: deps.devices, signer, clock, publicUrl: deps.publicUrl });
   // Payloads up to 64 MiB served from memory, 256 MiB in all (a rollout's artifact is read once).
   const payloads = createPayloadCache({ maxEntryBytes: 64 * 1024 * 1024, maxBytes: 256 * 1024 * 1024 });
-  const onDeleted = (id: string) => { downloads.forget(id); payloads.forget(id); };
-  const artifacts = createArtifacts({ db, clock, audit, log, metrics, repo, store, maxBytes: config.artifactMaxBytes, onDeleted });
+  const onDeleted = (id: string) => {
+    downloads.forget(id);
+    payloads.forget(id);
+  };
+  const artifacts = createArtifacts({
+    db,
+    clock,
+    audit,
+    log,
+    metrics,
+    repo,
+    store,
+    maxBytes: config.artifactMaxBytes,
+    onDeleted,
+  });
   return {
-    artifacts, signingKeys, downloads,
+    artifacts,
+    signingKeys,
+    downloads,
     /** See Downloads.signedDownloadUrl: what the rollouts module puts in `update` commands. */
     signedDownloadUrl: downloads.signedDownloadUrl,
     routers: [signingKeyRoutes({ signingKeys }), artifactRoutes({ artifacts, downloads, store, metrics, payloads })],

@@ -39,12 +39,21 @@ export function createArtifactsRepo(db: Db) {
     trx.selectFrom('artifacts').selectAll().where('id', '=', id).executeTakeFirst();
 
   const findVersion = (component: string, version: string) =>
-    db.selectFrom('artifacts').select('id').where('component', '=', component).where('version', '=', version).executeTakeFirst();
+    db
+      .selectFrom('artifacts')
+      .select('id')
+      .where('component', '=', component)
+      .where('version', '=', version)
+      .executeTakeFirst();
 
   const getKey = (id: string) => db.selectFrom('signing_keys').selectAll().where('id', '=', id).executeTakeFirst();
 
   async function listKeys(limit: number, cursor?: string) {
-    let q = db.selectFrom('signing_keys').selectAll().orderBy('id').limit(limit + 1);
+    let q = db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .orderBy('id')
+      .limit(limit + 1);
     const after = decodeCursor(cursor);
     if (after) q = q.where('id', '>', after);
     return pageOf(await q.execute(), limit, (r) => r.id);

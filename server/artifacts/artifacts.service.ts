@@ -6,7 +6,12 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { PackageError, type PackageProblem } from '../../firmware/errors.ts';
-import { checkHeaderTrust, createPayloadVerifier, readPackageHeader, type PackageHeader } from '../../firmware/package.ts';
+import {
+  checkHeaderTrust,
+  createPayloadVerifier,
+  readPackageHeader,
+  type PackageHeader,
+} from '../../firmware/package.ts';
 import type { Audit } from '../access/audit.service.ts';
 import { json, type Db } from '../db/index.ts';
 import type { Database } from '../db/schema.ts';
@@ -43,9 +48,18 @@ export interface ArtifactsDeps {
 export function artifactView(a: ArtifactRow) {
   const m = a.manifest as { requires?: Record<string, string> };
   return {
-    id: a.id, component: a.component, version: a.version, models: a.models, requires: m.requires ?? {},
-    sha256: a.sha256, size: a.size, keyId: a.key_id, notes: a.notes,
-    expiresAt: a.expires_at?.toISOString() ?? null, createdBy: a.created_by, createdAt: a.created_at.toISOString(),
+    id: a.id,
+    component: a.component,
+    version: a.version,
+    models: a.models,
+    requires: m.requires ?? {},
+    sha256: a.sha256,
+    size: a.size,
+    keyId: a.key_id,
+    notes: a.notes,
+    expiresAt: a.expires_at?.toISOString() ?? null,
+    createdBy: a.created_by,
+    createdAt: a.created_at.toISOString(),
   };
 }
 
@@ -60,11 +74,16 @@ function refusal(problems: PackageProblem[]): DomainError {
   const details = { problems };
   const message = problems.map((p) => p.message).join('; ');
   switch (first.code) {
-    case 'bad_magic': case 'header_too_large': case 'header_invalid': case 'manifest_invalid':
+    case 'bad_magic':
+    case 'header_too_large':
+    case 'header_invalid':
+    case 'manifest_invalid':
       return badRequest(first.code, message, details);
     case 'truncated':
       // A short header means the file is not a package; a short payload breaks the signed size.
-      return first.field === 'size' ? unprocessable('truncated', message, details) : badRequest('truncated', message, details);
+      return first.field === 'size'
+        ? unprocessable('truncated', message, details)
+        : badRequest('truncated', message, details);
     default:
       return unprocessable(first.code, message, details);
   }
@@ -86,13 +105,27 @@ export function createArtifacts(deps: ArtifactsDeps) {
   async function judgeHeader(header: PackageHeader): Promise<void> {
     const m = header.manifest;
     if (m.requires[m.component] !== undefined) {
-      throw refusal([{ code: 'manifest_invalid', field: 'requires', message: `a release cannot require its own component ${m.component}` }]);
+      throw refusal([
+        {
+          code: 'manifest_invalid',
+          field: 'requires',
+          message: `a release cannot require its own component ${m.component}`,
+        },
+      ]);
     }
     if (m.size > deps.maxBytes) {
-      throw new DomainError('too_large', 'payload_too_large', `payload is ${m.size} bytes; this server accepts at most ${deps.maxBytes} (ARTIFACT_MAX_BYTES)`, { size: m.size, max: deps.maxBytes });
+      throw new DomainError(
+        'too_large',
+        'payload_too_large',
+        `payload is ${m.size} bytes; this server accepts at most ${deps.maxBytes} (ARTIFACT_MAX_BYTES)`,
+        { size: m.size, max: deps.maxBytes },
+      );
     }
     const key = await repo.getKey(m.keyId);
-    if (!key) throw unprocessable('unknown_key', `manifest is signed by key ${m.keyId}, which is not a trusted signing key`, { keyId: m.keyId });
+    if (!key)
+      throw unprocessable('unknown_key', `manifest is signed by key ${m.keyId}, which is not a trusted signing key`, {
+        keyId: m.keyId,
+      });
     const problems = checkHeaderTrust(header, key.public_key, clock.now());
     if (problems.length > 0) throw refusal(problems);
     const existing = await repo.findVersion(m.component, m.version);
@@ -131,13 +164,29 @@ export function createArtifacts(deps: ArtifactsDeps) {
     const now = clock.now();
     try {
       await db.transaction().execute(async (trx) => {
-        await trx.insertInto('artifacts').values({
-          id, component: m.component, version: m.version, models: json(m.models), sha256: m.sha256, size: m.size,
-          manifest: json(header.rawManifest), signature: header.signature, key_id: m.keyId, notes: m.notes ?? null,
-          expires_at: m.expiresAt ?? null, storage_key: id, created_at: now, created_by: actor.keyId,
-        }).execute();
+        await trx
+          .insertInto('artifacts')
+          .values({
+            id,
+            component: m.component,
+            version: m.version,
+            models: json(m.models),
+            sha256: m.sha256,
+            size: m.size,
+            manifest: json(header.rawManifest),
+            signature: header.signature,
+            key_id: m.keyId,
+            notes: m.notes ?? null,
+            expires_at: m.expiresAt ?? null,
+            storage_key: id,
+            created_at: now,
+            created_by: actor.keyId,
+          })
+          .execute();
         await audit.record(trx, actor, {
-          action: 'artifact.uploaded', targetType: 'artifact', targetId: id,
+          action: 'artifact.uploaded',
+          targetType: 'artifact',
+          targetId: id,
           details: { component: m.component, version: m.version, size: m.size, keyId: m.keyId },
         });
         // Last step inside the transaction: if the rename fails, the row is rolled back.
@@ -166,7 +215,15 @@ export function createArtifacts(deps: ArtifactsDeps) {
       const pending = await storePayload(id, header);
       await insert(actor, id, header, pending);
       metrics.artifactUploads.inc({ result: 'stored' });
-      deps.log.info({ artifactId: id, component: header.manifest.component, version: header.manifest.version, size: header.manifest.size }, 'artifact stored');
+      deps.log.info(
+        {
+          artifactId: id,
+          component: header.manifest.component,
+          version: header.manifest.version,
+          size: header.manifest.size,
+        },
+        'artifact stored',
+      );
       return artifactView(await require(id));
     } catch (err) {
       metrics.artifactUploads.inc({ result: err instanceof DomainError ? err.code : 'error' });
@@ -181,20 +238,36 @@ export function createArtifacts(deps: ArtifactsDeps) {
 
   async function remove(actor: Principal, id: string): Promise<void> {
     const storageKey = await db.transaction().execute(async (trx) => {
-      const a = await trx.selectFrom('artifacts').select(['id', 'storage_key', 'component', 'version']).where('id', '=', id).forUpdate().executeTakeFirst();
+      const a = await trx
+        .selectFrom('artifacts')
+        .select(['id', 'storage_key', 'component', 'version'])
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst();
       if (!a) throw notFound('artifact', id);
-      if (await inUse(id, trx)) throw conflict('artifact_in_use', `artifact ${id} is used by a rollout; cancel or finish the rollout first`);
+      if (await inUse(id, trx))
+        throw conflict('artifact_in_use', `artifact ${id} is used by a rollout; cancel or finish the rollout first`);
       await trx.deleteFrom('artifacts').where('id', '=', id).execute();
-      await audit.record(trx, actor, { action: 'artifact.deleted', targetType: 'artifact', targetId: id, details: { component: a.component, version: a.version } });
+      await audit.record(trx, actor, {
+        action: 'artifact.deleted',
+        targetType: 'artifact',
+        targetId: id,
+        details: { component: a.component, version: a.version },
+      });
       return a.storage_key;
     });
     deps.onDeleted?.(id);
     // After the commit: a failed delete leaves an orphan file, never a row without its payload.
-    await store.delete(storageKey).catch((err: unknown) => deps.log.error({ err, artifactId: id }, 'artifact file not deleted'));
+    await store
+      .delete(storageKey)
+      .catch((err: unknown) => deps.log.error({ err, artifactId: id }, 'artifact file not deleted'));
   }
 
   return {
-    upload, list, remove, require,
+    upload,
+    list,
+    remove,
+    require,
     get: async (id: string) => artifactDetailView(await require(id)),
     /** Supplies the rollouts module's check (see ArtifactInUseCheck). */
     setInUseCheck(check: ArtifactInUseCheck): void {

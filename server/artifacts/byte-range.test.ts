@@ -52,7 +52,12 @@ describe('planDownload', () => {
   it('serves whole, partial, not modified or unsatisfiable', () => {
     expect(planDownload({}, 10, etag)).toEqual({ status: 200, start: 0, end: 9, length: 10 });
     expect(planDownload({ range: 'bytes=2-' }, 10, etag)).toEqual({ status: 206, start: 2, end: 9, length: 8 });
-    expect(planDownload({ range: 'bytes=2-', ifRange: '"old"' }, 10, etag)).toEqual({ status: 200, start: 0, end: 9, length: 10 });
+    expect(planDownload({ range: 'bytes=2-', ifRange: '"old"' }, 10, etag)).toEqual({
+      status: 200,
+      start: 0,
+      end: 9,
+      length: 10,
+    });
     expect(planDownload({ range: 'bytes=2-', ifRange: etag }, 10, etag).status).toBe(206);
     expect(planDownload({ range: 'bytes=10-' }, 10, etag)).toEqual({ status: 416 });
     expect(planDownload({ range: 'bytes=10-', ifRange: '"old"' }, 10, etag).status).toBe(200);

@@ -34,7 +34,10 @@ export function parseRange(header: string | undefined, size: number): Span {
 }
 
 function entityTags(header: string): string[] {
-  return header.split(',').map((t) => t.trim()).filter(Boolean);
+  return header
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
 }
 
 /** If-None-Match uses the weak comparison: W/"x" matches "x". */

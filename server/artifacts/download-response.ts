@@ -20,7 +20,7 @@ export interface ServeDeps {
   payloads?: PayloadCache;
 }
 
-function baseHeaders(c: Context<HttpEnv>, a: ArtifactRow, etag: string): Record<string, string> {
+function baseHeaders(c: Context<HttpEnv>, _a: ArtifactRow, etag: string): Record<string, string> {
   return {
     etag,
     'accept-ranges': 'bytes',
@@ -37,7 +37,11 @@ export async function serveDownload(c: Context<HttpEnv>, a: ArtifactRow, deps: S
   const { metrics } = deps;
   const etag = `"${a.sha256}"`;
   const head = c.req.method === 'HEAD';
-  const plan = planDownload({ range: c.req.header('range'), ifRange: c.req.header('if-range'), ifNoneMatch: c.req.header('if-none-match') }, a.size, etag);
+  const plan = planDownload(
+    { range: c.req.header('range'), ifRange: c.req.header('if-range'), ifNoneMatch: c.req.header('if-none-match') },
+    a.size,
+    etag,
+  );
   const headers = baseHeaders(c, a, etag);
 
   if (plan.status === 304) {
@@ -46,8 +50,14 @@ export async function serveDownload(c: Context<HttpEnv>, a: ArtifactRow, deps: S
   }
   if (plan.status === 416) {
     metrics.artifactDownloads.inc({ result: 'unsatisfiable' });
-    const body = errorBody('range_not_satisfiable', `the payload is ${a.size} bytes; the requested range is outside it`);
-    return new Response(head ? null : body, { status: 416, headers: { ...headers, 'content-range': `bytes */${a.size}`, 'content-type': 'application/json' } });
+    const body = errorBody(
+      'range_not_satisfiable',
+      `the payload is ${a.size} bytes; the requested range is outside it`,
+    );
+    return new Response(head ? null : body, {
+      status: 416,
+      headers: { ...headers, 'content-range': `bytes */${a.size}`, 'content-type': 'application/json' },
+    });
   }
 
   headers['content-type'] = 'application/octet-stream';
@@ -76,27 +86,41 @@ export async function serveDownload(c: Context<HttpEnv>, a: ArtifactRow, deps: S
     const payload = await held.catch(missing);
     metrics.artifactDownloads.inc({ result });
     const send = () => sendBuffer(payload, plan.start, plan.end, node).then(bytes);
-    return new Response(bodyWrittenBy(node, send, () => undefined), { status: plan.status, headers });
+    return new Response(
+      bodyWrittenBy(node, send, () => undefined),
+      { status: plan.status, headers },
+    );
   }
 
   if (node && path) {
     // Opened before the headers go out, so a missing file is a clean 503.
     const file = await open(path, 'r').catch(missing);
     metrics.artifactDownloads.inc({ result });
-    const pump = () => pumpFile(file, plan.start, plan.end, node).then(bytes).finally(() => file.close());
-    return new Response(bodyWrittenBy(node, pump, () => undefined), { status: plan.status, headers });
+    const pump = () =>
+      pumpFile(file, plan.start, plan.end, node)
+        .then(bytes)
+        .finally(() => file.close());
+    return new Response(
+      bodyWrittenBy(node, pump, () => undefined),
+      { status: plan.status, headers },
+    );
   }
 
   const stream = await deps.store.open(a.storage_key, { start: plan.start, end: plan.end }).catch(missing);
   metrics.artifactDownloads.inc({ result });
   stream.once('close', () => bytes((stream as Readable & { bytesRead?: number }).bytesRead ?? 0));
-  if (!node) return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status: plan.status, headers });
-  const pipe = () => new Promise<void>((resolve, reject) => {
-    stream.once('error', reject);
-    stream.once('end', resolve);
-    stream.pipe(node, { end: false });
-  });
-  return new Response(bodyWrittenBy(node, pipe, () => stream.destroy()), { status: plan.status, headers });
+  if (!node)
+    return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status: plan.status, headers });
+  const pipe = () =>
+    new Promise<void>((resolve, reject) => {
+      stream.once('error', reject);
+      stream.once('end', resolve);
+      stream.pipe(node, { end: false });
+    });
+  return new Response(
+    bodyWrittenBy(node, pipe, () => stream.destroy()),
+    { status: plan.status, headers },
+  );
 }
 
 /**
@@ -106,23 +130,30 @@ export async function serveDownload(c: Context<HttpEnv>, a: ArtifactRow, deps: S
  * server ends the response. Passing every chunk through a Web stream instead
  * costs several times the CPU per byte (bench/download).
  */
-function bodyWrittenBy(out: ServerResponse, write: () => Promise<unknown>, cancel: () => void): ReadableStream<Uint8Array> {
+function bodyWrittenBy(
+  out: ServerResponse,
+  write: () => Promise<unknown>,
+  cancel: () => void,
+): ReadableStream<Uint8Array> {
   let started = false;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (started) return;
-      started = true;
-      // The server may read once before it writes the headers; bytes must not overtake them.
-      for (let i = 0; !out.headersSent && i < 1000; i++) await new Promise((r) => setImmediate(r));
-      try {
-        if (!out.headersSent) throw new Error('response headers were never written');
-        await write();
-        controller.close();
-      } catch (err) {
-        cancel();
-        controller.error(err);
-      }
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (started) return;
+        started = true;
+        // The server may read once before it writes the headers; bytes must not overtake them.
+        for (let i = 0; !out.headersSent && i < 1000; i++) await new Promise((r) => setImmediate(r));
+        try {
+          if (!out.headersSent) throw new Error('response headers were never written');
+          await write();
+          controller.close();
+        } catch (err) {
+          cancel();
+          controller.error(err);
+        }
+      },
+      cancel,
     },
-    cancel,
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
 }

@@ -31,7 +31,13 @@ export function deviceCredentials(header: string | undefined): { deviceId: strin
 const ROW_TTL_MS = 5_000;
 const ROWS_MAX = 256;
 
-export function createDownloads(deps: { repo: ArtifactsRepo; devices: Devices; signer: UrlSigner; clock: Clock; publicUrl: () => string }) {
+export function createDownloads(deps: {
+  repo: ArtifactsRepo;
+  devices: Devices;
+  signer: UrlSigner;
+  clock: Clock;
+  publicUrl: () => string;
+}) {
   const { repo, devices, signer } = deps;
   // A rollout sends thousands of terminals to the same artifact within seconds:
   // its row is read once per few seconds, not once per download. Stored
@@ -51,19 +57,27 @@ export function createDownloads(deps: { repo: ArtifactsRepo; devices: Devices; s
   async function viaSignedUrl(artifactId: string, p: Partial<SignedUrlParams>): Promise<void> {
     if (p.exp === undefined || !p.sig) throw refused('invalid_url_signature', 'a signed URL needs both exp and sig');
     const verdict = signer.verify(artifactId, { exp: p.exp, sig: p.sig, ...(p.device && { device: p.device }) });
-    if (verdict === 'bad_signature') throw refused('invalid_url_signature', 'the download URL was altered or is not from this server');
+    if (verdict === 'bad_signature')
+      throw refused('invalid_url_signature', 'the download URL was altered or is not from this server');
     if (verdict === 'expired') throw refused('url_expired', 'the download URL has expired; ask for the update again');
   }
 
   async function viaDevice(artifact: ArtifactRow, header: string | undefined): Promise<string> {
     const creds = deviceCredentials(header);
-    if (!creds) throw unauthorized('a terminal downloads with its own credentials (Authorization: Bearer <deviceId>:<token>, or Basic) or a signed URL');
+    if (!creds)
+      throw unauthorized(
+        'a terminal downloads with its own credentials (Authorization: Bearer <deviceId>:<token>, or Basic) or a signed URL',
+      );
     const verdict = await devices.authenticateDevice(creds.deviceId, creds.token);
     if (verdict === 'bad_credentials') throw unauthorized('unknown device or wrong token');
-    if (verdict !== 'ok') throw refused('device_not_authorized', `device ${creds.deviceId} may not download (not active)`);
+    if (verdict !== 'ok')
+      throw refused('device_not_authorized', `device ${creds.deviceId} may not download (not active)`);
     const device = await devices.require(creds.deviceId);
     if (!artifact.models.includes(device.model)) {
-      throw refused('not_eligible', `artifact ${artifact.id} is for ${artifact.models.join(', ')}; device ${device.id} is a ${device.model}`);
+      throw refused(
+        'not_eligible',
+        `artifact ${artifact.id} is for ${artifact.models.join(', ')}; device ${device.id} is a ${device.model}`,
+      );
     }
     return device.id;
   }
@@ -72,7 +86,10 @@ export function createDownloads(deps: { repo: ArtifactsRepo; devices: Devices; s
    * The artifact, once the caller may have it. The row is read first so an
    * unknown id is a 404 for everyone; credentials are judged after.
    */
-  async function authorize(artifactId: string, creds: DownloadCredentials): Promise<{ artifact: ArtifactRow; deviceId: string | null }> {
+  async function authorize(
+    artifactId: string,
+    creds: DownloadCredentials,
+  ): Promise<{ artifact: ArtifactRow; deviceId: string | null }> {
     const artifact = await artifactRow(artifactId);
     if (!artifact) throw notFound('artifact', artifactId);
     if (creds.signed?.sig !== undefined || creds.signed?.exp !== undefined) {

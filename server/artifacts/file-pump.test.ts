@@ -24,10 +24,14 @@ describe('payload pumps', () => {
       const [, how, start, end] = /^\/(file|memory)\/(\d+)\/(\d+)$/.exec(req.url ?? '') ?? [];
       const [s, e] = [Number(start), Number(end)];
       res.writeHead(200, { 'content-length': String(e - s + 1) });
-      const sent = how === 'file'
-        ? open(path, 'r').then((fh) => pumpFile(fh, s, e, res).finally(() => fh.close()))
-        : sendBuffer(payload, s, e, res);
-      void sent.then(() => res.end(), () => res.destroy());
+      const sent =
+        how === 'file'
+          ? open(path, 'r').then((fh) => pumpFile(fh, s, e, res).finally(() => fh.close()))
+          : sendBuffer(payload, s, e, res);
+      void sent.then(
+        () => res.end(),
+        () => res.destroy(),
+      );
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -36,9 +40,16 @@ describe('payload pumps', () => {
 
   for (const how of ['file', 'memory']) {
     it(`sends exactly the bytes asked for, from the ${how}`, async () => {
-      const spans = [[0, payload.length - 1], [1, 1], [1024 * 1024 - 1, 2 * 1024 * 1024 + 5], [payload.length - 10, payload.length - 1]];
-      const bodies = await Promise.all(spans.map(async ([s, e]) => Buffer.from(await (await fetch(`${base}/${how}/${s}/${e}`)).arrayBuffer())));
-      spans.forEach(([s, e], i) => expect(bodies[i].equals(payload.subarray(s, e + 1))).toBe(true));
+      const spans = [
+        [0, payload.length - 1],
+        [1, 1],
+        [1024 * 1024 - 1, 2 * 1024 * 1024 + 5],
+        [payload.length - 10, payload.length - 1],
+      ];
+      const bodies = await Promise.all(
+        spans.map(async ([s, e]) => Buffer.from(await (await fetch(`${base}/${how}/${s}/${e}`)).arrayBuffer())),
+      );
+      for (const [i, [s, e]] of spans.entries()) expect(bodies[i].equals(payload.subarray(s, e + 1))).toBe(true);
     });
   }
 });
@@ -47,9 +58,20 @@ describe('download pacing', () => {
   it('hands sockets at most its per-turn budget before other sockets get a turn', async () => {
     const payload = Buffer.alloc(1024 * 1024, 1);
     let written = 0;
-    const sink = () => new Writable({ highWaterMark: 64 * 1024 * 1024, write(chunk: Buffer, _e, done) { written += chunk.length; done(); } });
+    const sink = () =>
+      new Writable({
+        highWaterMark: 64 * 1024 * 1024,
+        write(chunk: Buffer, _e, done) {
+          written += chunk.length;
+          done();
+        },
+      });
     const downloads = 100; // 100 MiB at once: three budgets' worth
-    const all = Promise.all(Array.from({ length: downloads }, () => sendBuffer(payload, 0, payload.length - 1, sink() as unknown as ServerResponse)));
+    const all = Promise.all(
+      Array.from({ length: downloads }, () =>
+        sendBuffer(payload, 0, payload.length - 1, sink() as unknown as ServerResponse),
+      ),
+    );
     const perTurn: number[] = [];
     let seen = 0;
     while (seen < downloads * payload.length && perTurn.length < 1_000) {

@@ -91,7 +91,7 @@ export const TURN_BYTES = 32 * 1024 * 1024;
 const WRITE_CHUNK = 1024 * 1024;
 let turnLeft = TURN_BYTES;
 const waitingRoom: Array<() => void> = [];
-let refill: NodeJS.Immediate | undefined;
+let _refill: NodeJS.Immediate | undefined;
 
 function room(): Promise<void> | undefined {
   if (turnLeft > 0 && waitingRoom.length === 0) {
@@ -100,18 +100,18 @@ function room(): Promise<void> | undefined {
   }
   return new Promise((resolve) => {
     waitingRoom.push(resolve);
-    refill ??= setImmediate(nextTurn);
+    _refill ??= setImmediate(nextTurn);
   });
 }
 
 function nextTurn(): void {
-  refill = undefined;
+  _refill = undefined;
   turnLeft = TURN_BYTES;
   while (turnLeft > 0 && waitingRoom.length > 0) {
     turnLeft -= WRITE_CHUNK;
     waitingRoom.shift()!();
   }
-  if (waitingRoom.length > 0) refill = setImmediate(nextTurn);
+  if (waitingRoom.length > 0) _refill = setImmediate(nextTurn);
 }
 
 /**
@@ -131,12 +131,17 @@ export async function sendBuffer(payload: Buffer, start: number, end: number, ou
       if (wait) await wait;
       if (out.destroyed) throw new Error('client went away');
       const slice = payload.subarray(pos, Math.min(end + 1, pos + WRITE_CHUNK));
-      last = new Promise<boolean>((resolve) => out.write(slice, (err) => {
-        if (err) failure ??= err;
-        resolve(!err);
-      }));
+      last = new Promise<boolean>((resolve) =>
+        out.write(slice, (err) => {
+          if (err) failure ??= err;
+          resolve(!err);
+        }),
+      );
       // Backpressure: a socket that does not take this slice now holds up only its own download.
-      if (out.writableNeedDrain && !(await Promise.race([new Promise<true>((r) => out.once('drain', () => r(true))), closed]))) {
+      if (
+        out.writableNeedDrain &&
+        !(await Promise.race([new Promise<true>((r) => out.once('drain', () => r(true))), closed]))
+      ) {
         throw new Error('client went away');
       }
     }
@@ -168,13 +173,14 @@ async function pump(file: FileHandle, start: number, end: number, out: ServerRes
   let failure: Error | null = null;
   let sent = 0;
   const closed = new Promise<void>((resolve) => out.once('close', resolve));
-  const written = (buf: Buffer) => new Promise<void>((resolve) => {
-    out.write(buf, (err) => {
-      if (err) failure ??= err;
-      else sent += buf.length;
-      resolve();
+  const written = (buf: Buffer) =>
+    new Promise<void>((resolve) => {
+      out.write(buf, (err) => {
+        if (err) failure ??= err;
+        else sent += buf.length;
+        resolve();
+      });
     });
-  });
   let pos = start;
   let i = 0;
   while (pos <= end && !failure && !out.destroyed) {

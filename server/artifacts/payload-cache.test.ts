@@ -14,7 +14,9 @@ describe('payload cache', () => {
 
   it('reads a payload once, shares it, and drops the least recently used past its budget', async () => {
     const cache = createPayloadCache({ maxEntryBytes: 100, maxBytes: 150 });
-    const a = file('a', 60), b = file('b', 60), c = file('c', 60);
+    const a = file('a', 60),
+      b = file('b', 60),
+      c = file('c', 60);
     const first = await cache.get('a', a, 60)!;
     expect(await cache.get('a', a, 60)!).toBe(first); // the same Buffer, not a second read
     await cache.get('b', b, 60);

@@ -34,10 +34,13 @@ export function createPayloadCache(opts: PayloadCacheOptions) {
       return hit.payload;
     }
     const payload = readFile(path).then((buf) => {
-      if (buf.length !== size) throw Object.assign(new Error(`payload of ${id} is ${buf.length} bytes, not ${size}`), { code: 'EBADSIZE' });
+      if (buf.length !== size)
+        throw Object.assign(new Error(`payload of ${id} is ${buf.length} bytes, not ${size}`), { code: 'EBADSIZE' });
       return buf;
     });
-    payload.catch(() => { if (entries.get(id)?.payload === payload) drop(id); });
+    payload.catch(() => {
+      if (entries.get(id)?.payload === payload) drop(id);
+    });
     entries.set(id, { size, payload });
     held += size;
     for (const oldest of entries.keys()) {
@@ -47,7 +50,13 @@ export function createPayloadCache(opts: PayloadCacheOptions) {
     return payload;
   }
 
-  return { get, forget: drop, get heldBytes() { return held; } };
+  return {
+    get,
+    forget: drop,
+    get heldBytes() {
+      return held;
+    },
+  };
 }
 
 export type PayloadCache = ReturnType<typeof createPayloadCache>;

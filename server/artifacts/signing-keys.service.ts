@@ -10,7 +10,13 @@ import type { ArtifactsRepo } from './artifacts.repo.ts';
 import type { SigningKeyRow } from './artifacts.tables.ts';
 
 export function signingKeyView(k: SigningKeyRow) {
-  return { id: k.id, name: k.name, publicKey: k.public_key, createdBy: k.created_by, createdAt: k.created_at.toISOString() };
+  return {
+    id: k.id,
+    name: k.name,
+    publicKey: k.public_key,
+    createdBy: k.created_by,
+    createdAt: k.created_at.toISOString(),
+  };
 }
 
 export function createSigningKeys(deps: { db: Db; clock: Clock; audit: Audit; repo: ArtifactsRepo }) {
@@ -18,7 +24,10 @@ export function createSigningKeys(deps: { db: Db; clock: Clock; audit: Audit; re
 
   async function add(actor: Principal, input: { name: string; publicKey: string }) {
     if (input.publicKey.includes('PRIVATE KEY')) {
-      throw badRequest('invalid_public_key', 'publicKey is a private key: send publisher.pub, and keep publisher.key secret');
+      throw badRequest(
+        'invalid_public_key',
+        'publicKey is a private key: send publisher.pub, and keep publisher.key secret',
+      );
     }
     let id: string;
     let pem: string;
@@ -26,12 +35,23 @@ export function createSigningKeys(deps: { db: Db; clock: Clock; audit: Audit; re
       id = keyIdOf(input.publicKey);
       pem = publicKeyPemOf(input.publicKey);
     } catch (err) {
-      throw badRequest('invalid_public_key', `publicKey is not an ed25519 public key in PEM: ${(err as Error).message}`);
+      throw badRequest(
+        'invalid_public_key',
+        `publicKey is not an ed25519 public key in PEM: ${(err as Error).message}`,
+      );
     }
     if (await repo.getKey(id)) throw conflict('signing_key_exists', `signing key ${id} is already trusted`, { id });
     await db.transaction().execute(async (trx) => {
-      await trx.insertInto('signing_keys').values({ id, name: input.name, public_key: pem, created_at: clock.now(), created_by: actor.keyId }).execute();
-      await audit.record(trx, actor, { action: 'signing_key.added', targetType: 'signing_key', targetId: id, details: { name: input.name } });
+      await trx
+        .insertInto('signing_keys')
+        .values({ id, name: input.name, public_key: pem, created_at: clock.now(), created_by: actor.keyId })
+        .execute();
+      await audit.record(trx, actor, {
+        action: 'signing_key.added',
+        targetType: 'signing_key',
+        targetId: id,
+        details: { name: input.name },
+      });
     });
     return signingKeyView((await repo.getKey(id))!);
   }

@@ -9,15 +9,23 @@ class CopyIn {
     this.data = data;
     this.done = done;
   }
-  submit(connection) { connection.query(this.text); }
+  submit(connection) {
+    connection.query(this.text);
+  }
   handleCopyInResponse(connection) {
     connection.sendCopyFromChunk(this.data);
     connection.endCopyFrom();
   }
-  handleCommandComplete(msg) { this.command = msg.text; }
+  handleCommandComplete(msg) {
+    this.command = msg.text;
+  }
   // The driver drops the query on an error: no ReadyForQuery reaches it after one.
-  handleError(err) { this.done(err); }
-  handleReadyForQuery() { this.done(undefined, this.command); }
+  handleError(err) {
+    this.done(err);
+  }
+  handleReadyForQuery() {
+    this.done(undefined, this.command);
+  }
 }
 
 /**
@@ -26,10 +34,12 @@ class CopyIn {
  */
 export function copyIn(client, text, data) {
   return new Promise((resolve, reject) => {
-    client.query(new CopyIn(text, Buffer.isBuffer(data) ? data : Buffer.from(data), (err, command) => {
-      if (err) return reject(err);
-      // "COPY 123"
-      resolve({ command: 'COPY', rowCount: Number(String(command).split(' ')[1] ?? 0), rows: [] });
-    }));
+    client.query(
+      new CopyIn(text, Buffer.isBuffer(data) ? data : Buffer.from(data), (err, command) => {
+        if (err) return reject(err);
+        // "COPY 123"
+        resolve({ command: 'COPY', rowCount: Number(String(command).split(' ')[1] ?? 0), rows: [] });
+      }),
+    );
   });
 }

@@ -28,7 +28,13 @@ interface QueryResult {
   rows: Record<string, unknown>[];
 }
 
-interface Answer { id: number; ok: boolean; value?: unknown; client?: number; error?: { message: string } & Record<string, unknown> }
+interface Answer {
+  id: number;
+  ok: boolean;
+  value?: unknown;
+  client?: number;
+  error?: { message: string } & Record<string, unknown>;
+}
 
 /** Rows come back from the thread with Uint8Array where the driver gave Buffer (bytea). */
 function asBuffers(row: Record<string, unknown>): Record<string, unknown> {
@@ -42,7 +48,9 @@ function asBuffers(row: Record<string, unknown>): Record<string, unknown> {
 const failure = (a: Answer) => Object.assign(new Error(a.error!.message), a.error);
 
 export function createWorkerPool(opts: { connectionString: string; max: number }) {
-  const worker = new Worker(new URL('./pg-worker.mjs', import.meta.url), { workerData: { url: opts.connectionString, max: opts.max } });
+  const worker = new Worker(new URL('./pg-worker.mjs', import.meta.url), {
+    workerData: { url: opts.connectionString, max: opts.max },
+  });
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let seq = 0;
   let stopped: Error | null = null;

@@ -37,9 +37,27 @@ const clients = new Map();
 let nextClient = 1;
 
 /** Buffers arrive as plain Uint8Arrays after the thread hop; the driver sends only Buffers as bytea. */
-const asBuffers = (v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : Array.isArray(v) ? v.map(asBuffers) : v);
+const asBuffers = (v) =>
+  v instanceof Uint8Array && !Buffer.isBuffer(v)
+    ? Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+    : Array.isArray(v)
+      ? v.map(asBuffers)
+      : v;
 
-const ERROR_FIELDS = ['code', 'detail', 'hint', 'constraint', 'table', 'column', 'schema', 'dataType', 'severity', 'routine', 'where', 'position'];
+const ERROR_FIELDS = [
+  'code',
+  'detail',
+  'hint',
+  'constraint',
+  'table',
+  'column',
+  'schema',
+  'dataType',
+  'severity',
+  'routine',
+  'where',
+  'position',
+];
 
 /** Runs one message; returns [value, the connection now held for the caller]. */
 async function handle(m) {

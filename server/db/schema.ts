@@ -128,7 +128,14 @@ export interface CoreTables {
  * All tables. Each module declares its own tables in `<module>/<module>.tables.ts`
  * and is listed here.
  */
-export interface Database extends CoreTables, ArtifactTables, TelemetryTables, HealthTables, MaintenanceTables, HooksTables, RolloutTables {}
+export interface Database
+  extends CoreTables,
+    ArtifactTables,
+    TelemetryTables,
+    HealthTables,
+    MaintenanceTables,
+    HooksTables,
+    RolloutTables {}
 
 export type ApiKey = Selectable<ApiKeysTable>;
 export type Merchant = Selectable<MerchantsTable>;

@@ -17,8 +17,11 @@ export interface DeviceFilter {
 
 /** Devices as the API shows them: with when each was last heard (device_state, written by the heartbeat writer). */
 export function selectDevices(db: Db) {
-  return db.selectFrom('devices').leftJoin('device_state', 'device_state.device_id', 'devices.id')
-    .selectAll('devices').select('device_state.received_at as last_seen_at');
+  return db
+    .selectFrom('devices')
+    .leftJoin('device_state', 'device_state.device_id', 'devices.id')
+    .selectAll('devices')
+    .select('device_state.received_at as last_seen_at');
 }
 
 export function createDevicesRepo(db: Db) {
@@ -37,7 +40,12 @@ export function createDevicesRepo(db: Db) {
    * and health (owned by the health module, judged by `keep`), so rows are
    * read in chunks and filtered here until the page is full.
    */
-  async function list(f: DeviceFilter, limit: number, cursor?: string, keep?: (rows: DeviceRow[]) => Promise<Set<string>>) {
+  async function list(
+    f: DeviceFilter,
+    limit: number,
+    cursor?: string,
+    keep?: (rows: DeviceRow[]) => Promise<Set<string>>,
+  ) {
     let after = decodeCursor(cursor);
     const matched: DeviceRow[] = [];
     const chunk = Math.max(limit + 1, f.firmware || keep ? 500 : 0);
@@ -47,7 +55,8 @@ export function createDevicesRepo(db: Db) {
       const rows = await q.execute();
       const kept = keep && rows.length > 0 ? await keep(rows) : null;
       for (const r of rows) {
-        const versionOk = !f.firmware || (r.firmware && semver.satisfies(r.firmware, f.firmware, { includePrerelease: true }));
+        const versionOk =
+          !f.firmware || (r.firmware && semver.satisfies(r.firmware, f.firmware, { includePrerelease: true }));
         if (versionOk && (!kept || kept.has(r.id))) matched.push(r);
         if (matched.length > limit) break;
       }

@@ -29,13 +29,25 @@ export interface DevicesDeps {
 }
 
 export interface NewDeviceInput {
-  serial: string; model: string; merchantId?: string | null; tags?: string[];
-  timezone?: string | null; warrantyUntil?: string | null; firmware?: string; apps?: Record<string, string>;
+  serial: string;
+  model: string;
+  merchantId?: string | null;
+  tags?: string[];
+  timezone?: string | null;
+  warrantyUntil?: string | null;
+  firmware?: string;
+  apps?: Record<string, string>;
 }
 
 export interface DevicePatch {
-  merchantId?: string | null; tags?: string[]; timezone?: string | null; warrantyUntil?: string | null;
-  model?: string; status?: DeviceStatus; heartbeatIntervalS?: number; config?: Record<string, unknown>;
+  merchantId?: string | null;
+  tags?: string[];
+  timezone?: string | null;
+  warrantyUntil?: string | null;
+  model?: string;
+  status?: DeviceStatus;
+  heartbeatIntervalS?: number;
+  config?: Record<string, unknown>;
 }
 
 /** The devices among `deviceIds` whose presence and health are among those given (the health module answers). */
@@ -44,13 +56,25 @@ export type HealthFilter = (deviceIds: string[], f: { presence?: string[]; healt
 export function deviceView(d: DeviceRow) {
   const iso = (x: Date | null) => x?.toISOString() ?? null;
   return {
-    id: d.id, serial: d.serial, model: d.model, merchantId: d.merchant_id, tags: d.tags,
-    timezone: d.timezone, warrantyUntil: d.warranty_until, status: d.status,
-    firmware: d.firmware, apps: d.apps,
+    id: d.id,
+    serial: d.serial,
+    model: d.model,
+    merchantId: d.merchant_id,
+    tags: d.tags,
+    timezone: d.timezone,
+    warrantyUntil: d.warranty_until,
+    status: d.status,
+    firmware: d.firmware,
+    apps: d.apps,
     config: { revision: d.config_revision, ...d.config },
-    connected: d.connected, lastConnectedAt: iso(d.last_connected_at), lastDisconnectedAt: iso(d.last_disconnected_at),
-    lastSeenAt: iso(d.last_seen_at), createdAt: d.created_at.toISOString(), updatedAt: d.updated_at.toISOString(),
-    approvedAt: iso(d.approved_at), decommissionedAt: iso(d.decommissioned_at),
+    connected: d.connected,
+    lastConnectedAt: iso(d.last_connected_at),
+    lastDisconnectedAt: iso(d.last_disconnected_at),
+    lastSeenAt: iso(d.last_seen_at),
+    createdAt: d.created_at.toISOString(),
+    updatedAt: d.updated_at.toISOString(),
+    approvedAt: iso(d.approved_at),
+    decommissionedAt: iso(d.decommissioned_at),
   };
 }
 export type DeviceView = ReturnType<typeof deviceView>;
@@ -85,11 +109,16 @@ export function createDevices(deps: DevicesDeps) {
   }
 
   function credentials(deviceId: string, token: string, heartbeatIntervalS: number) {
-    return { deviceId, mqtt: { url: deps.mqttUrl(), username: deviceId, password: token, clientId: deviceId }, heartbeatIntervalS };
+    return {
+      deviceId,
+      mqtt: { url: deps.mqttUrl(), username: deviceId, password: token, clientId: deviceId },
+      heartbeatIntervalS,
+    };
   }
 
   async function checkRefs(trx: Kysely<Database>, input: { merchantId?: string | null; timezone?: string | null }) {
-    if (input.timezone && !isValidTimezone(input.timezone)) throw unprocessable('invalid_timezone', `timezone '${input.timezone}' is not an IANA timezone`);
+    if (input.timezone && !isValidTimezone(input.timezone))
+      throw unprocessable('invalid_timezone', `timezone '${input.timezone}' is not an IANA timezone`);
     if (input.merchantId) {
       const m = await trx.selectFrom('merchants').select('id').where('id', '=', input.merchantId).executeTakeFirst();
       if (!m) throw unprocessable('unknown_merchant', `merchant ${input.merchantId} does not exist`);
@@ -97,25 +126,54 @@ export function createDevices(deps: DevicesDeps) {
   }
 
   /** Inserts a device with fresh credentials; used by pre-registration and enrolment. */
-  async function insert(trx: Kysely<Database>, input: NewDeviceInput & { status: DeviceStatus; enrollmentTokenId?: string }) {
+  async function insert(
+    trx: Kysely<Database>,
+    input: NewDeviceInput & { status: DeviceStatus; enrollmentTokenId?: string },
+  ) {
     await checkRefs(trx, input);
     const taken = await trx.selectFrom('devices').select('id').where('serial', '=', input.serial).executeTakeFirst();
-    if (taken) throw conflict('serial_taken', `a device with serial ${input.serial} is already registered`, { deviceId: taken.id });
+    if (taken)
+      throw conflict('serial_taken', `a device with serial ${input.serial} is already registered`, {
+        deviceId: taken.id,
+      });
     const now = clock.now();
     const id = newId('dev', now.getTime());
     const token = newSecret('pfd');
-    await trx.insertInto('devices').values({
-      id, serial: input.serial, model: input.model, merchant_id: input.merchantId ?? null,
-      tags: json(input.tags ?? []), timezone: input.timezone ?? null, warranty_until: input.warrantyUntil ?? null,
-      status: input.status, token_hash: hashSecret(token), firmware: input.firmware ?? null, apps: json(input.apps ?? {}),
-      config: json({ heartbeatIntervalS: deps.defaultHeartbeatS }), enrollment_token_id: input.enrollmentTokenId ?? null,
-      created_at: now, updated_at: now, approved_at: input.status === 'active' ? now : null,
-    }).execute();
+    await trx
+      .insertInto('devices')
+      .values({
+        id,
+        serial: input.serial,
+        model: input.model,
+        merchant_id: input.merchantId ?? null,
+        tags: json(input.tags ?? []),
+        timezone: input.timezone ?? null,
+        warranty_until: input.warrantyUntil ?? null,
+        status: input.status,
+        token_hash: hashSecret(token),
+        firmware: input.firmware ?? null,
+        apps: json(input.apps ?? {}),
+        config: json({ heartbeatIntervalS: deps.defaultHeartbeatS }),
+        enrollment_token_id: input.enrollmentTokenId ?? null,
+        created_at: now,
+        updated_at: now,
+        approved_at: input.status === 'active' ? now : null,
+      })
+      .execute();
     await deps.outbox.add(trx, {
-      type: 'device.enrolled', subject: { type: 'device', id },
+      type: 'device.enrolled',
+      subject: { type: 'device', id },
       data: {
-        ...deviceFacts({ id, serial: input.serial, model: input.model, merchant_id: input.merchantId ?? null, tags: input.tags ?? [] }),
-        status: input.status, firmware: input.firmware ?? null, via: input.enrollmentTokenId ? 'enrollment' : 'pre_registration',
+        ...deviceFacts({
+          id,
+          serial: input.serial,
+          model: input.model,
+          merchant_id: input.merchantId ?? null,
+          tags: input.tags ?? [],
+        }),
+        status: input.status,
+        firmware: input.firmware ?? null,
+        via: input.enrollmentTokenId ? 'enrollment' : 'pre_registration',
       },
     });
     return { id, token };
@@ -124,7 +182,12 @@ export function createDevices(deps: DevicesDeps) {
   async function preRegister(actor: Principal, input: NewDeviceInput) {
     const { id, token } = await db.transaction().execute(async (trx) => {
       const created = await insert(trx, { ...input, status: 'active' });
-      await audit.record(trx, actor, { action: 'device.registered', targetType: 'device', targetId: created.id, details: { serial: input.serial, model: input.model } });
+      await audit.record(trx, actor, {
+        action: 'device.registered',
+        targetType: 'device',
+        targetId: created.id,
+        details: { serial: input.serial, model: input.model },
+      });
       return created;
     });
     deps.outbox.notify();
@@ -141,22 +204,35 @@ export function createDevices(deps: DevicesDeps) {
       }
     }
     const configChanged = patch.heartbeatIntervalS !== undefined || patch.config !== undefined;
-    const newConfig = { ...before.config, ...(patch.config ?? {}), ...(patch.heartbeatIntervalS !== undefined && { heartbeatIntervalS: patch.heartbeatIntervalS }) };
+    const newConfig = {
+      ...before.config,
+      ...(patch.config ?? {}),
+      ...(patch.heartbeatIntervalS !== undefined && { heartbeatIntervalS: patch.heartbeatIntervalS }),
+    };
     const now = clock.now();
     await db.transaction().execute(async (trx) => {
       await checkRefs(trx, patch);
-      await trx.updateTable('devices').set({
-        ...(patch.merchantId !== undefined && { merchant_id: patch.merchantId }),
-        ...(patch.tags !== undefined && { tags: json(patch.tags) }),
-        ...(patch.timezone !== undefined && { timezone: patch.timezone }),
-        ...(patch.warrantyUntil !== undefined && { warranty_until: patch.warrantyUntil }),
-        ...(patch.model !== undefined && { model: patch.model }),
-        ...(patch.status !== undefined && { status: patch.status }),
-        ...(patch.status === 'active' && before.status === 'pending' && { approved_at: now }),
-        ...(configChanged && { config: json(newConfig), config_revision: before.config_revision + 1 }),
-        updated_at: now,
-      }).where('id', '=', id).execute();
-      await audit.record(trx, actor, { action: 'device.updated', targetType: 'device', targetId: id, details: { fields: Object.keys(patch) } });
+      await trx
+        .updateTable('devices')
+        .set({
+          ...(patch.merchantId !== undefined && { merchant_id: patch.merchantId }),
+          ...(patch.tags !== undefined && { tags: json(patch.tags) }),
+          ...(patch.timezone !== undefined && { timezone: patch.timezone }),
+          ...(patch.warrantyUntil !== undefined && { warranty_until: patch.warrantyUntil }),
+          ...(patch.model !== undefined && { model: patch.model }),
+          ...(patch.status !== undefined && { status: patch.status }),
+          ...(patch.status === 'active' && before.status === 'pending' && { approved_at: now }),
+          ...(configChanged && { config: json(newConfig), config_revision: before.config_revision + 1 }),
+          updated_at: now,
+        })
+        .where('id', '=', id)
+        .execute();
+      await audit.record(trx, actor, {
+        action: 'device.updated',
+        targetType: 'device',
+        targetId: id,
+        details: { fields: Object.keys(patch) },
+      });
     });
     const after = await require(id);
     if (patch.status && patch.status !== before.status) {
@@ -169,7 +245,12 @@ export function createDevices(deps: DevicesDeps) {
   }
 
   function desiredConfig(d: Device): DeviceConfig {
-    return { heartbeatIntervalS: deps.defaultHeartbeatS, ...d.config, v: PROTOCOL_VERSION, revision: d.config_revision };
+    return {
+      heartbeatIntervalS: deps.defaultHeartbeatS,
+      ...d.config,
+      v: PROTOCOL_VERSION,
+      revision: d.config_revision,
+    };
   }
 
   async function pushConfig(d: Device): Promise<void> {
@@ -180,14 +261,27 @@ export function createDevices(deps: DevicesDeps) {
   /** Revokes the credentials and cuts the live session at once. */
   async function decommission(actor: Principal, id: string) {
     const before = await require(id);
-    if (before.status === 'decommissioned') throw conflict('already_decommissioned', `device ${id} is already decommissioned`);
+    if (before.status === 'decommissioned')
+      throw conflict('already_decommissioned', `device ${id} is already decommissioned`);
     const now = clock.now();
     await db.transaction().execute(async (trx) => {
-      await trx.updateTable('devices').set({ status: 'decommissioned', token_hash: null, decommissioned_at: now, updated_at: now })
-        .where('id', '=', id).execute();
-      await trx.updateTable('commands').set({ state: 'expired' }).where('device_id', '=', id).where('state', 'in', ['queued', 'sent', 'deferred']).execute();
+      await trx
+        .updateTable('devices')
+        .set({ status: 'decommissioned', token_hash: null, decommissioned_at: now, updated_at: now })
+        .where('id', '=', id)
+        .execute();
+      await trx
+        .updateTable('commands')
+        .set({ state: 'expired' })
+        .where('device_id', '=', id)
+        .where('state', 'in', ['queued', 'sent', 'deferred'])
+        .execute();
       await audit.record(trx, actor, { action: 'device.decommissioned', targetType: 'device', targetId: id });
-      await deps.outbox.add(trx, { type: 'device.decommissioned', subject: { type: 'device', id }, data: { ...deviceFacts(before), previousStatus: before.status } });
+      await deps.outbox.add(trx, {
+        type: 'device.decommissioned',
+        subject: { type: 'device', id },
+        data: { ...deviceFacts(before), previousStatus: before.status },
+      });
     });
     deps.outbox.notify();
     link.disconnect(id);
@@ -201,8 +295,11 @@ export function createDevices(deps: DevicesDeps) {
     if (d.status === 'decommissioned') throw conflict('decommissioned', `device ${id} is decommissioned`);
     const token = newSecret('pfd');
     await db.transaction().execute(async (trx) => {
-      await trx.updateTable('devices').set({ token_hash: hashSecret(token), credentials_rotated_at: clock.now(), updated_at: clock.now() })
-        .where('id', '=', id).execute();
+      await trx
+        .updateTable('devices')
+        .set({ token_hash: hashSecret(token), credentials_rotated_at: clock.now(), updated_at: clock.now() })
+        .where('id', '=', id)
+        .execute();
       await audit.record(trx, actor, { action: 'device.credentials_rotated', targetType: 'device', targetId: id });
     });
     link.disconnect(id); // the old session was opened with the old token
@@ -211,7 +308,10 @@ export function createDevices(deps: DevicesDeps) {
   }
 
   /** MQTT CONNECT check: 'ok', 'bad_credentials' (rc 4) or 'not_authorized' (rc 5). */
-  async function authenticateDevice(id: string, password: Buffer | undefined): Promise<'ok' | 'bad_credentials' | 'not_authorized'> {
+  async function authenticateDevice(
+    id: string,
+    password: Buffer | undefined,
+  ): Promise<'ok' | 'bad_credentials' | 'not_authorized'> {
     const row = await authLoader.load(id);
     const matches = password !== undefined && secretMatches(password, row?.token_hash ?? '0'.repeat(64));
     if (!row || !matches) return 'bad_credentials';
@@ -224,20 +324,35 @@ export function createDevices(deps: DevicesDeps) {
   async function list(f: DeviceFilter & { presence?: string[]; health?: string[] }, limit: number, cursor?: string) {
     const { presence, health, ...rest } = f;
     const wanted = { presence, health };
-    const keep = presence?.length || health?.length
-      ? (rows: DeviceRow[]) => {
-        if (!healthFilter) throw new Error('presence and health filters need the health module');
-        return healthFilter(rows.map((r) => r.id), wanted);
-      }
-      : undefined;
+    const keep =
+      presence?.length || health?.length
+        ? (rows: DeviceRow[]) => {
+            if (!healthFilter) throw new Error('presence and health filters need the health module');
+            return healthFilter(
+              rows.map((r) => r.id),
+              wanted,
+            );
+          }
+        : undefined;
     const { rows, nextCursor } = await repo.list(rest, limit, cursor, keep);
     return { items: rows.map(deviceView), nextCursor };
   }
 
   return {
     get: async (id: string) => deviceView(await require(id)),
-    require, requireBatched, list, setHealthFilter: (f: HealthFilter) => void (healthFilter = f), insert, preRegister, update, decommission, rotateCredentials, authenticateDevice,
-    credentials, desiredConfig, pushConfig,
+    require,
+    requireBatched,
+    list,
+    setHealthFilter: (f: HealthFilter) => void (healthFilter = f),
+    insert,
+    preRegister,
+    update,
+    decommission,
+    rotateCredentials,
+    authenticateDevice,
+    credentials,
+    desiredConfig,
+    pushConfig,
   };
 }
 

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { DEVICE_STATUSES, DEVICE_TRANSITIONS, canTransition, isTerminal, mayConnect } from './lifecycle.ts';
-import { COMMAND_STATES, COMMAND_TRANSITIONS, canTransition as commandCan, isTerminal as commandTerminal, stateForReply } from './commands.states.ts';
+import {
+  COMMAND_STATES,
+  COMMAND_TRANSITIONS,
+  canTransition as commandCan,
+  isTerminal as commandTerminal,
+  stateForReply,
+} from './commands.states.ts';
 
 describe('device lifecycle', () => {
   it('allows exactly the transitions in its table', () => {
@@ -24,7 +30,8 @@ describe('device lifecycle', () => {
 describe('command states', () => {
   it('allows exactly the transitions in its table', () => {
     for (const from of COMMAND_STATES) {
-      for (const to of COMMAND_STATES) expect(commandCan(from, to), `${from} → ${to}`).toBe(COMMAND_TRANSITIONS[from].includes(to));
+      for (const to of COMMAND_STATES)
+        expect(commandCan(from, to), `${from} → ${to}`).toBe(COMMAND_TRANSITIONS[from].includes(to));
     }
   });
   it('maps replies to states, busy staying open', () => {

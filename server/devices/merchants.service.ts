@@ -14,10 +14,13 @@ export type MerchantPatch = Partial<CreateMerchant>;
 
 export function merchantView(m: Merchant) {
   return {
-    id: m.id, name: m.name, timezone: m.timezone,
+    id: m.id,
+    name: m.name,
+    timezone: m.timezone,
     tradingHours: m.trading_hours as TradingHours,
     externalRef: m.external_ref,
-    createdAt: m.created_at.toISOString(), updatedAt: m.updated_at.toISOString(),
+    createdAt: m.created_at.toISOString(),
+    updatedAt: m.updated_at.toISOString(),
   };
 }
 
@@ -40,13 +43,22 @@ export function createMerchants(deps: { db: Db; clock: Clock; audit: Audit }) {
     checkTimezone(input.timezone);
     const now = clock.now();
     const row = {
-      id: newId('mer', now.getTime()), name: input.name, timezone: input.timezone,
-      trading_hours: json(input.tradingHours ?? []), external_ref: input.externalRef ?? null,
-      created_at: now, updated_at: now,
+      id: newId('mer', now.getTime()),
+      name: input.name,
+      timezone: input.timezone,
+      trading_hours: json(input.tradingHours ?? []),
+      external_ref: input.externalRef ?? null,
+      created_at: now,
+      updated_at: now,
     };
     await db.transaction().execute(async (trx) => {
       await trx.insertInto('merchants').values(row).execute();
-      await audit.record(trx, actor, { action: 'merchant.created', targetType: 'merchant', targetId: row.id, details: { name: input.name } });
+      await audit.record(trx, actor, {
+        action: 'merchant.created',
+        targetType: 'merchant',
+        targetId: row.id,
+        details: { name: input.name },
+      });
     });
     return merchantView(await get(row.id));
   }
@@ -54,21 +66,34 @@ export function createMerchants(deps: { db: Db; clock: Clock; audit: Audit }) {
   async function update(actor: Principal, id: string, patch: MerchantPatch) {
     checkTimezone(patch.timezone);
     await db.transaction().execute(async (trx) => {
-      const res = await trx.updateTable('merchants').set({
-        ...(patch.name !== undefined && { name: patch.name }),
-        ...(patch.timezone !== undefined && { timezone: patch.timezone }),
-        ...(patch.tradingHours !== undefined && { trading_hours: json(patch.tradingHours) }),
-        ...(patch.externalRef !== undefined && { external_ref: patch.externalRef }),
-        updated_at: clock.now(),
-      }).where('id', '=', id).executeTakeFirst();
+      const res = await trx
+        .updateTable('merchants')
+        .set({
+          ...(patch.name !== undefined && { name: patch.name }),
+          ...(patch.timezone !== undefined && { timezone: patch.timezone }),
+          ...(patch.tradingHours !== undefined && { trading_hours: json(patch.tradingHours) }),
+          ...(patch.externalRef !== undefined && { external_ref: patch.externalRef }),
+          updated_at: clock.now(),
+        })
+        .where('id', '=', id)
+        .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw notFound('merchant', id);
-      await audit.record(trx, actor, { action: 'merchant.updated', targetType: 'merchant', targetId: id, details: { fields: Object.keys(patch) } });
+      await audit.record(trx, actor, {
+        action: 'merchant.updated',
+        targetType: 'merchant',
+        targetId: id,
+        details: { fields: Object.keys(patch) },
+      });
     });
     return merchantView(await get(id));
   }
 
   async function list(q: { limit: number; cursor?: string }) {
-    let query = db.selectFrom('merchants').selectAll().orderBy('id').limit(q.limit + 1);
+    let query = db
+      .selectFrom('merchants')
+      .selectAll()
+      .orderBy('id')
+      .limit(q.limit + 1);
     const after = decodeCursor(q.cursor);
     if (after) query = query.where('id', '>', after);
     const { rows, nextCursor } = pageOf(await query.execute(), q.limit, (r) => r.id);

@@ -45,8 +45,14 @@ export function createSessions(deps: { db: Db; clock: Clock; bus: FleetBus; log:
   }
 
   return {
-    connected: (id: string) => void record(id, 'connected').catch((err: unknown) => deps.log.error({ err, deviceId: id }, 'session write failed')),
-    disconnected: (id: string) => void record(id, 'disconnected').catch((err: unknown) => deps.log.error({ err, deviceId: id }, 'session write failed')),
+    connected: (id: string) =>
+      void record(id, 'connected').catch((err: unknown) =>
+        deps.log.error({ err, deviceId: id }, 'session write failed'),
+      ),
+    disconnected: (id: string) =>
+      void record(id, 'disconnected').catch((err: unknown) =>
+        deps.log.error({ err, deviceId: id }, 'session write failed'),
+      ),
     /** The last will on `presence`: durable before the broker goes on. */
     will: (id: string) => record(id, 'will'),
     drain: () => batcher.drain(),

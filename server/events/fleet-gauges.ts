@@ -44,7 +44,9 @@ export function registerFleetGauges(deps: { db: Db; metrics: Metrics; clock: Clo
           (SELECT coalesce(json_object_agg(k, n), '{}') FROM (
             SELECT rd.state AS k, count(*) AS n FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id
             WHERE r.state IN ('running', 'paused') GROUP BY 1) x) AS "rolloutDevices",
-          (SELECT count(*) FROM hook_deliveries WHERE state IN ('pending', 'delivering', 'failed')) AS "hookBacklog"`.execute(db);
+          (SELECT count(*) FROM hook_deliveries WHERE state IN ('pending', 'delivering', 'failed')) AS "hookBacklog"`.execute(
+        db,
+      );
       return res.rows[0] ?? null;
     } catch (err) {
       log.warn({ err }, 'fleet gauges not counted');
@@ -53,13 +55,18 @@ export function registerFleetGauges(deps: { db: Db; metrics: Metrics; clock: Clo
   }
 
   function current(): Promise<Snapshot | null> {
-    snapshot ??= count().finally(() => { snapshot = undefined; });
+    snapshot ??= count().finally(() => {
+      snapshot = undefined;
+    });
     return snapshot;
   }
 
   function byLabel(name: string, help: string, label: string, pick: (s: Snapshot) => Counts): void {
     new Gauge({
-      name, help, labelNames: [label], registers,
+      name,
+      help,
+      labelNames: [label],
+      registers,
       async collect() {
         const s = await current();
         if (!s) return;
@@ -71,7 +78,9 @@ export function registerFleetGauges(deps: { db: Db; metrics: Metrics; clock: Clo
 
   function single(name: string, help: string, pick: (s: Snapshot) => number | string): void {
     new Gauge({
-      name, help, registers,
+      name,
+      help,
+      registers,
       async collect() {
         const s = await current();
         if (s) this.set(Number(pick(s)));
@@ -79,10 +88,29 @@ export function registerFleetGauges(deps: { db: Db; metrics: Metrics; clock: Clo
     });
   }
 
-  byLabel('posfleet_devices', 'terminals not decommissioned, by presence (unknown: never heard from)', 'presence', (s) => s.presence);
+  byLabel(
+    'posfleet_devices',
+    'terminals not decommissioned, by presence (unknown: never heard from)',
+    'presence',
+    (s) => s.presence,
+  );
   byLabel('posfleet_alerts_open', 'alerts open or acknowledged, by severity', 'severity', (s) => s.alerts);
-  byLabel('posfleet_tickets_open', 'maintenance tickets not resolved or cancelled, by state', 'state', (s) => s.tickets);
+  byLabel(
+    'posfleet_tickets_open',
+    'maintenance tickets not resolved or cancelled, by state',
+    'state',
+    (s) => s.tickets,
+  );
   single('posfleet_tickets_sla_breached', 'open maintenance tickets past their SLA due time', (s) => s.ticketsBreached);
-  byLabel('posfleet_rollout_devices', 'terminals of running or paused rollouts, by their state in the rollout', 'state', (s) => s.rolloutDevices);
-  single('posfleet_hook_deliveries_waiting', 'webhook deliveries pending, being sent or waiting for a retry', (s) => s.hookBacklog);
+  byLabel(
+    'posfleet_rollout_devices',
+    'terminals of running or paused rollouts, by their state in the rollout',
+    'state',
+    (s) => s.rolloutDevices,
+  );
+  single(
+    'posfleet_hook_deliveries_waiting',
+    'webhook deliveries pending, being sent or waiting for a retry',
+    (s) => s.hookBacklog,
+  );
 }

@@ -20,10 +20,17 @@ export function createOutbox(deps: { clock: Clock }) {
   async function add(trx: Kysely<Database>, event: OutboxEvent): Promise<string> {
     const now = deps.clock.now();
     const id = newId('evt', now.getTime());
-    await trx.insertInto('outbox_events').values({
-      id, type: event.type, occurred_at: now, subject_type: event.subject?.type ?? null,
-      subject_id: event.subject?.id ?? null, data: json(event.data),
-    }).execute();
+    await trx
+      .insertInto('outbox_events')
+      .values({
+        id,
+        type: event.type,
+        occurred_at: now,
+        subject_type: event.subject?.type ?? null,
+        subject_id: event.subject?.id ?? null,
+        data: json(event.data),
+      })
+      .execute();
     return id;
   }
 
@@ -32,8 +39,12 @@ export function createOutbox(deps: { clock: Clock }) {
     if (events.length === 0) return [];
     const now = deps.clock.now();
     const rows = events.map((event) => ({
-      id: newId('evt', now.getTime()), type: event.type, occurred_at: now, subject_type: event.subject?.type ?? null,
-      subject_id: event.subject?.id ?? null, data: json(event.data),
+      id: newId('evt', now.getTime()),
+      type: event.type,
+      occurred_at: now,
+      subject_type: event.subject?.type ?? null,
+      subject_id: event.subject?.id ?? null,
+      data: json(event.data),
     }));
     await trx.insertInto('outbox_events').values(rows).execute();
     return rows.map((r) => r.id);

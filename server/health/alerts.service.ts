@@ -15,30 +15,67 @@ import type { AlertRow } from './health.tables.ts';
 import type { AlertQuery } from './rules.schemas.ts';
 import type { Rule } from './rules.service.ts';
 
-export interface DeviceMeta { id: string; model: string; merchantId: string | null; tags: string[]; status: string }
+export interface DeviceMeta {
+  id: string;
+  model: string;
+  merchantId: string | null;
+  tags: string[];
+  status: string;
+}
 
 export function alertView(a: AlertRow) {
   const iso = (d: Date | null) => d?.toISOString() ?? null;
   return {
-    id: a.id, deviceId: a.device_id, ruleId: a.rule_id, ruleName: a.rule_name, severity: a.severity, state: a.state,
-    merchantId: a.merchant_id, model: a.model, message: a.message, remediation: a.remediation, value: a.value,
-    count: a.count, flapping: a.flapping, muted: a.muted, ticketId: a.ticket_id, openedAt: a.opened_at.toISOString(),
-    lastSeenAt: a.last_seen_at.toISOString(), acknowledgedAt: iso(a.acknowledged_at), acknowledgedBy: a.acknowledged_by,
-    resolvedAt: iso(a.resolved_at), resolvedBy: a.resolved_by, resolution: a.resolution,
+    id: a.id,
+    deviceId: a.device_id,
+    ruleId: a.rule_id,
+    ruleName: a.rule_name,
+    severity: a.severity,
+    state: a.state,
+    merchantId: a.merchant_id,
+    model: a.model,
+    message: a.message,
+    remediation: a.remediation,
+    value: a.value,
+    count: a.count,
+    flapping: a.flapping,
+    muted: a.muted,
+    ticketId: a.ticket_id,
+    openedAt: a.opened_at.toISOString(),
+    lastSeenAt: a.last_seen_at.toISOString(),
+    acknowledgedAt: iso(a.acknowledged_at),
+    acknowledgedBy: a.acknowledged_by,
+    resolvedAt: iso(a.resolved_at),
+    resolvedBy: a.resolved_by,
+    resolution: a.resolution,
   };
 }
 
 /** What webhook filters need: severity, merchant, model, tags (issue 7). */
 function eventData(a: AlertRow, tags: string[]) {
   return {
-    alertId: a.id, deviceId: a.device_id, ruleId: a.rule_id, ruleName: a.rule_name, severity: a.severity, state: a.state,
-    merchantId: a.merchant_id, model: a.model, tags, message: a.message, value: a.value, count: a.count,
-    ticketId: a.ticket_id, remediation: a.remediation,
+    alertId: a.id,
+    deviceId: a.device_id,
+    ruleId: a.rule_id,
+    ruleName: a.rule_name,
+    severity: a.severity,
+    state: a.state,
+    merchantId: a.merchant_id,
+    model: a.model,
+    tags,
+    message: a.message,
+    value: a.value,
+    count: a.count,
+    ticketId: a.ticket_id,
+    remediation: a.remediation,
   };
 }
 
 export function createAlerts(deps: {
-  db: Db; clock: Clock; audit: Audit; outbox: Outbox;
+  db: Db;
+  clock: Clock;
+  audit: Audit;
+  outbox: Outbox;
   /** Told after rule states were deleted here (the evaluator caches them). */
   statesCleared?: (deviceId: string | null, ruleId: string | null) => void;
 }) {
@@ -49,12 +86,31 @@ export function createAlerts(deps: {
     await outbox.add(trx, { type, subject: { type: 'alert', id: a.id }, data: eventData(a, tags) });
   }
 
-  async function open(trx: Kysely<Database>, d: DeviceMeta, rule: Rule, value: unknown, at: Date, flapping: boolean): Promise<AlertRow> {
+  async function open(
+    trx: Kysely<Database>,
+    d: DeviceMeta,
+    rule: Rule,
+    value: unknown,
+    at: Date,
+    flapping: boolean,
+  ): Promise<AlertRow> {
     const row = {
-      id: newId('alr', at.getTime()), device_id: d.id, rule_id: rule.id, rule_name: rule.name, severity: rule.severity,
-      state: 'open', merchant_id: d.merchantId, model: d.model, message: `${rule.name}: ${rule.metric} = ${JSON.stringify(value)}`,
-      remediation: rule.remediation, value: json(value ?? null), flapping, muted: d.status === 'in_repair',
-      ticket_id: null, opened_at: at, last_seen_at: at,
+      id: newId('alr', at.getTime()),
+      device_id: d.id,
+      rule_id: rule.id,
+      rule_name: rule.name,
+      severity: rule.severity,
+      state: 'open',
+      merchant_id: d.merchantId,
+      model: d.model,
+      message: `${rule.name}: ${rule.metric} = ${JSON.stringify(value)}`,
+      remediation: rule.remediation,
+      value: json(value ?? null),
+      flapping,
+      muted: d.status === 'in_repair',
+      ticket_id: null,
+      opened_at: at,
+      last_seen_at: at,
     };
     const inserted = await trx.insertInto('alerts').values(row).returningAll().executeTakeFirstOrThrow();
     await emit(trx, 'alert.opened', inserted, d.tags);
@@ -66,7 +122,10 @@ export function createAlerts(deps: {
    * of one alert are folded first: an UPDATE ... FROM applies one source row per
    * target row, so three touches in a batch must count three.
    */
-  async function touchMany(trx: Kysely<Database>, touches: { alertId: string; at: Date; value: unknown; flapping: boolean }[]) {
+  async function touchMany(
+    trx: Kysely<Database>,
+    touches: { alertId: string; at: Date; value: unknown; flapping: boolean }[],
+  ) {
     if (touches.length === 0) return;
     const folded = new Map<string, { n: number; at: Date; value: unknown; flapping: boolean }>();
     for (const t of touches) {
@@ -88,9 +147,13 @@ export function createAlerts(deps: {
   }
 
   async function close(trx: Kysely<Database>, alertId: string, by: string | null, resolution: string, tags: string[]) {
-    const row = await trx.updateTable('alerts')
+    const row = await trx
+      .updateTable('alerts')
       .set({ state: 'resolved', resolved_at: clock.now(), resolved_by: by, resolution })
-      .where('id', '=', alertId).where('state', '<>', 'resolved').returningAll().executeTakeFirst();
+      .where('id', '=', alertId)
+      .where('state', '<>', 'resolved')
+      .returningAll()
+      .executeTakeFirst();
     if (row) await emit(trx, 'alert.resolved', row, tags);
     return row;
   }
@@ -103,13 +166,24 @@ export function createAlerts(deps: {
   async function closeMany(trx: Kysely<Database>, closes: { alertId: string; tags: string[] }[], resolution: string) {
     if (closes.length === 0) return [];
     const tags = new Map(closes.map((c) => [c.alertId, c.tags]));
-    const rows = await trx.updateTable('alerts')
+    const rows = await trx
+      .updateTable('alerts')
       .set({ state: 'resolved', resolved_at: clock.now(), resolved_by: null, resolution })
-      .where(sql<boolean>`id = any(${[...tags.keys()]}::text[])`).where('state', '<>', 'resolved').returningAll().execute();
+      .where(sql<boolean>`id = any(${[...tags.keys()]}::text[])`)
+      .where('state', '<>', 'resolved')
+      .returningAll()
+      .execute();
     rows.sort((a, b) => (a.id < b.id ? -1 : 1));
-    await outbox.addMany(trx, rows.filter((a) => !a.muted).map((a) => ({
-      type: 'alert.resolved', subject: { type: 'alert', id: a.id }, data: eventData(a, tags.get(a.id) ?? []),
-    })));
+    await outbox.addMany(
+      trx,
+      rows
+        .filter((a) => !a.muted)
+        .map((a) => ({
+          type: 'alert.resolved',
+          subject: { type: 'alert', id: a.id },
+          data: eventData(a, tags.get(a.id) ?? []),
+        })),
+    );
     return rows;
   }
 
@@ -134,10 +208,19 @@ export function createAlerts(deps: {
       if (to === 'resolved') {
         await close(trx, id, actor.name, 'manual', tags);
         // Start the rule afresh: a condition that persists must debounce again to re-open.
-        await trx.deleteFrom('rule_state').where('device_id', '=', before.device_id).where('rule_id', '=', before.rule_id).execute();
+        await trx
+          .deleteFrom('rule_state')
+          .where('device_id', '=', before.device_id)
+          .where('rule_id', '=', before.rule_id)
+          .execute();
       } else {
-        const row = await trx.updateTable('alerts').set({ state: 'acknowledged', acknowledged_at: clock.now(), acknowledged_by: actor.name })
-          .where('id', '=', id).where('state', '=', 'open').returningAll().executeTakeFirstOrThrow();
+        const row = await trx
+          .updateTable('alerts')
+          .set({ state: 'acknowledged', acknowledged_at: clock.now(), acknowledged_by: actor.name })
+          .where('id', '=', id)
+          .where('state', '=', 'open')
+          .returningAll()
+          .executeTakeFirstOrThrow();
         await emit(trx, 'alert.acknowledged', row, tags);
       }
       await audit.record(trx, actor, { action: `alert.${to}`, targetType: 'alert', targetId: id });
@@ -148,7 +231,11 @@ export function createAlerts(deps: {
   }
 
   async function list(q: AlertQuery & { limit: number; cursor?: string }) {
-    let query = db.selectFrom('alerts').selectAll().orderBy('id', 'desc').limit(q.limit + 1);
+    let query = db
+      .selectFrom('alerts')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1);
     const after = decodeCursor(q.cursor);
     if (after) query = query.where('id', '<', after);
     if (q.state === 'active') query = query.where('state', '<>', 'resolved');
@@ -180,12 +267,22 @@ export function createAlerts(deps: {
 
   /** A device's alerts stay recorded but notify nobody while it is in repair. */
   async function setMuted(trx: Kysely<Database>, deviceId: string, muted: boolean) {
-    await trx.updateTable('alerts').set({ muted }).where('device_id', '=', deviceId).where('state', '<>', 'resolved').execute();
+    await trx
+      .updateTable('alerts')
+      .set({ muted })
+      .where('device_id', '=', deviceId)
+      .where('state', '<>', 'resolved')
+      .execute();
   }
 
   /** Resolves every active alert of a rule (deleted) or of a device (retired), and forgets their rule state. */
   async function resolveWhere(column: 'rule_id' | 'device_id', id: string, resolution: string) {
-    const open = await db.selectFrom('alerts').select(['id', 'device_id']).where(column, '=', id).where('state', '<>', 'resolved').execute();
+    const open = await db
+      .selectFrom('alerts')
+      .select(['id', 'device_id'])
+      .where(column, '=', id)
+      .where('state', '<>', 'resolved')
+      .execute();
     await db.transaction().execute(async (trx) => {
       for (const a of open) await close(trx, a.id, null, resolution, await tagsOf(trx, a.device_id));
       await trx.deleteFrom('rule_state').where(column, '=', id).execute();
@@ -195,7 +292,13 @@ export function createAlerts(deps: {
   }
 
   return {
-    open, touchMany, close, closeMany, setMuted, list, criticalSince,
+    open,
+    touchMany,
+    close,
+    closeMany,
+    setMuted,
+    list,
+    criticalSince,
     resolveForRule: (ruleId: string) => resolveWhere('rule_id', ruleId, 'rule_deleted'),
     resolveForDevice: (deviceId: string, resolution: string) => resolveWhere('device_id', deviceId, resolution),
     get: async (id: string) => alertView(await require(id)),

@@ -12,11 +12,25 @@ import { Batcher } from '../lib/batcher.ts';
 import type { Observation } from '../telemetry/ingest.ts';
 import type { Alerts, DeviceMeta } from './alerts.service.ts';
 import type { AlertRow } from './health.tables.ts';
-import { applies, initialRuleState, isDefaultState, isFlapping, metricAt, sameState, step, type RuleState } from './rules.engine.ts';
+import {
+  applies,
+  initialRuleState,
+  isDefaultState,
+  isFlapping,
+  metricAt,
+  sameState,
+  step,
+  type RuleState,
+} from './rules.engine.ts';
 import { inScope, type Rule, type Rules } from './rules.service.ts';
 
 /** Opens the ticket an alert+ticket rule asks for; returns its id. */
-export type TicketOpener = (trx: Kysely<Database>, alert: AlertRow, device: DeviceMeta, rule: Rule) => Promise<string | null>;
+export type TicketOpener = (
+  trx: Kysely<Database>,
+  alert: AlertRow,
+  device: DeviceMeta,
+  rule: Rule,
+) => Promise<string | null>;
 
 type Effect =
   | { kind: 'open'; device: DeviceMeta; rule: Rule; value: unknown; at: Date; flapping: boolean }
@@ -37,14 +51,34 @@ const QUIET: RuleState = Object.freeze(initialRuleState()) as RuleState;
 
 async function loadDevices(db: Kysely<Database>, ids: string[]): Promise<Map<string, DeviceMeta>> {
   // = ANY(array): one parameter however many devices the batch holds.
-  const rows = await db.selectFrom('devices').select(['id', 'model', 'merchant_id', 'tags', 'status']).where('id', '=', sql<string>`any(${ids}::text[])`).execute();
-  return new Map(rows.map((r) => [r.id, { id: r.id, model: r.model, merchantId: r.merchant_id, tags: r.tags, status: r.status }]));
+  const rows = await db
+    .selectFrom('devices')
+    .select(['id', 'model', 'merchant_id', 'tags', 'status'])
+    .where('id', '=', sql<string>`any(${ids}::text[])`)
+    .execute();
+  return new Map(
+    rows.map((r) => [r.id, { id: r.id, model: r.model, merchantId: r.merchant_id, tags: r.tags, status: r.status }]),
+  );
 }
 
-export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; outbox: Outbox; log: Logger; openTicket?: TicketOpener }) {
+export function createEvaluator(deps: {
+  db: Db;
+  rules: Rules;
+  alerts: Alerts;
+  outbox: Outbox;
+  log: Logger;
+  openTicket?: TicketOpener;
+}) {
   const { db, rules, alerts, outbox } = deps;
 
-  type Tentative = { deviceId: string; rule: Rule; effect: 'open' | 'touch' | 'resolve'; value?: unknown; at: Date; flapping: boolean };
+  type Tentative = {
+    deviceId: string;
+    rule: Rule;
+    effect: 'open' | 'touch' | 'resolve';
+    value?: unknown;
+    at: Date;
+    flapping: boolean;
+  };
 
   /**
    * Steps every applicable rule for every observation, in time order; pure apart from
@@ -72,8 +106,14 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
           changed.set(k(o.deviceId, rule.id), { deviceId: o.deviceId, ruleId: rule.id, state });
         }
         if (effect) {
-          effects.push({ deviceId: o.deviceId, rule, effect, at: o.at, flapping: effect !== 'resolve' && isFlapping(state, o.at.getTime()),
-            value: effect === 'resolve' ? undefined : metricAt(o.metrics, rule.metric) });
+          effects.push({
+            deviceId: o.deviceId,
+            rule,
+            effect,
+            at: o.at,
+            flapping: effect !== 'resolve' && isFlapping(state, o.at.getTime()),
+            value: effect === 'resolve' ? undefined : metricAt(o.metrics, rule.metric),
+          });
         }
       }
     }
@@ -82,7 +122,9 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
 
   /** Keeps the changes and effects of rules in scope of live devices, loading only the devices concerned. */
   async function inScopeOnly(active: Rule[], tentative: ReturnType<typeof run>) {
-    const ids = [...new Set([...tentative.changed.map((c) => c.deviceId), ...tentative.effects.map((e) => e.deviceId)])];
+    const ids = [
+      ...new Set([...tentative.changed.map((c) => c.deviceId), ...tentative.effects.map((e) => e.deviceId)]),
+    ];
     const devices = await loadDevices(db, ids);
     const ruleById = new Map(active.map((r) => [r.id, r]));
     const live = (deviceId: string, rule: Rule | undefined) => {
@@ -94,12 +136,20 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
     for (const e of tentative.effects) {
       const device = live(e.deviceId, e.rule);
       if (!device) continue;
-      effects.push(e.effect === 'resolve' ? { kind: 'resolve', device, rule: e.rule } : { kind: e.effect, device, rule: e.rule, value: e.value, at: e.at, flapping: e.flapping });
+      effects.push(
+        e.effect === 'resolve'
+          ? { kind: 'resolve', device, rule: e.rule }
+          : { kind: e.effect, device, rule: e.rule, value: e.value, at: e.at, flapping: e.flapping },
+      );
     }
     return { changed, effects };
   }
 
-  async function saveStates(trx: Kysely<Database>, changed: { deviceId: string; ruleId: string; state: RuleState }[], at: Date) {
+  async function saveStates(
+    trx: Kysely<Database>,
+    changed: { deviceId: string; ruleId: string; state: RuleState }[],
+    at: Date,
+  ) {
     const keep = changed.filter((c) => !isDefaultState(c.state));
     const drop = changed.filter((c) => isDefaultState(c.state));
     if (keep.length > 0) {
@@ -107,11 +157,15 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
         INSERT INTO rule_state (device_id, rule_id, state, updated_at)
         SELECT d, r, s::jsonb, ${at.toISOString()}::timestamptz
         FROM unnest(${keep.map((c) => c.deviceId)}::text[], ${keep.map((c) => c.ruleId)}::text[], ${keep.map((c) => json(c.state))}::text[]) AS x(d, r, s)
-        ON CONFLICT (device_id, rule_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`.execute(trx);
+        ON CONFLICT (device_id, rule_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`.execute(
+        trx,
+      );
     }
     if (drop.length > 0) {
       await sql`DELETE FROM rule_state WHERE (device_id, rule_id) IN (
-        SELECT * FROM unnest(${drop.map((c) => c.deviceId)}::text[], ${drop.map((c) => c.ruleId)}::text[]))`.execute(trx);
+        SELECT * FROM unnest(${drop.map((c) => c.deviceId)}::text[], ${drop.map((c) => c.ruleId)}::text[]))`.execute(
+        trx,
+      );
     }
   }
 
@@ -137,7 +191,8 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
         open.set(k(e.device.id, e.rule.id), alert.id);
         if (e.rule.action === 'alert+ticket' && !alert.muted && deps.openTicket) {
           const ticketId = await deps.openTicket(trx, alert, e.device, e.rule);
-          if (ticketId) await trx.updateTable('alerts').set({ ticket_id: ticketId }).where('id', '=', alert.id).execute();
+          if (ticketId)
+            await trx.updateTable('alerts').set({ ticket_id: ticketId }).where('id', '=', alert.id).execute();
         }
       }
     }
@@ -153,7 +208,11 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
   async function loadStates(ids: string[]): Promise<void> {
     const missing = ids.filter((id) => !cache.has(id));
     if (missing.length === 0) return;
-    const rows = await db.selectFrom('rule_state').selectAll().where('device_id', '=', sql<string>`any(${missing}::text[])`).execute();
+    const rows = await db
+      .selectFrom('rule_state')
+      .selectAll()
+      .where('device_id', '=', sql<string>`any(${missing}::text[])`)
+      .execute();
     for (const id of missing) cache.set(id, new Map());
     for (const r of rows) cache.get(r.device_id)!.set(r.rule_id, r.state as RuleState);
   }
@@ -175,8 +234,12 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
     const { changed, effects } = await inScopeOnly(active, tentative);
     if (changed.length === 0 && effects.length === 0) return;
     await db.transaction().execute(async (trx) => {
-      const openRows = await trx.selectFrom('alerts').select(['id', 'device_id', 'rule_id'])
-        .where('device_id', 'in', [...new Set(effects.map((e) => e.device.id))].concat('')).where('state', '<>', 'resolved').execute();
+      const openRows = await trx
+        .selectFrom('alerts')
+        .select(['id', 'device_id', 'rule_id'])
+        .where('device_id', 'in', [...new Set(effects.map((e) => e.device.id))].concat(''))
+        .where('state', '<>', 'resolved')
+        .execute();
       await saveStates(trx, changed, obs[obs.length - 1].at);
       await applyEffects(trx, effects, new Map(openRows.map((r) => [k(r.device_id, r.rule_id), r.id])));
     });
@@ -195,7 +258,14 @@ export function createEvaluator(deps: { db: Db; rules: Rules; alerts: Alerts; ou
   return {
     /** Queue observations; evaluation happens shortly after (not on the PUBACK path). */
     observe(obs: Observation[]): void {
-      batcher.addMany(obs).catch((err: unknown) => deps.log.error({ err, devices: [...new Set(obs.map((o) => o.deviceId))].slice(0, 20) }, 'rule evaluation failed'));
+      batcher
+        .addMany(obs)
+        .catch((err: unknown) =>
+          deps.log.error(
+            { err, devices: [...new Set(obs.map((o) => o.deviceId))].slice(0, 20) },
+            'rule evaluation failed',
+          ),
+        );
     },
     /** Evaluate now and wait (sweeps and tests). */
     evaluateNow: (obs: Observation[]) => batcher.addMany(obs),

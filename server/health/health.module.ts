@@ -29,7 +29,13 @@ import { createPresence } from './presence.service.ts';
 import { createRules } from './rules.service.ts';
 
 export interface HealthModuleDeps {
-  db: Db; clock: Clock; bus: FleetBus; log: Logger; audit: Audit; outbox: Outbox; devices: Devices;
+  db: Db;
+  clock: Clock;
+  bus: FleetBus;
+  log: Logger;
+  audit: Audit;
+  outbox: Outbox;
+  devices: Devices;
   defaultHeartbeatS: number;
   inspectionCron: string;
   presenceGraceS?: number;
@@ -39,24 +45,53 @@ export interface HealthModuleDeps {
 export function createHealthModule(deps: HealthModuleDeps) {
   const { db, clock, bus, log, audit, outbox, devices } = deps;
   const rules = createRules({ db, clock, audit });
-  const alerts = createAlerts({ db, clock, audit, outbox, statesCleared: (deviceId, ruleId) => evaluator.forgetStates(deviceId, ruleId) });
+  const alerts = createAlerts({
+    db,
+    clock,
+    audit,
+    outbox,
+    statesCleared: (deviceId, ruleId) => evaluator.forgetStates(deviceId, ruleId),
+  });
   const tickets = createTickets({ db, clock, audit, outbox, devices, alerts });
   const swap = createSwap({ db, devices, tickets, alerts });
   const evaluator = createEvaluator({
-    db, rules, alerts, outbox, log: log.child({ part: 'rules' }),
-    openTicket: async (trx, alert, device, rule) => (await tickets.openInTrx(trx, {
-      deviceId: device.id, kind: rule.ticket?.kind ?? 'repair', part: rule.ticket?.part ?? null, severity: rule.severity,
-      title: rule.name, description: `${alert.message}. ${rule.remediation ?? ''}`.trim(), source: 'rule', alertId: alert.id,
-    })).id,
+    db,
+    rules,
+    alerts,
+    outbox,
+    log: log.child({ part: 'rules' }),
+    openTicket: async (trx, alert, device, rule) =>
+      (
+        await tickets.openInTrx(trx, {
+          deviceId: device.id,
+          kind: rule.ticket?.kind ?? 'repair',
+          part: rule.ticket?.part ?? null,
+          severity: rule.severity,
+          title: rule.name,
+          description: `${alert.message}. ${rule.remediation ?? ''}`.trim(),
+          source: 'rule',
+          alertId: alert.id,
+        })
+      ).id,
   });
   const presence = createPresence({
-    db, clock, bus, outbox, defaultIntervalS: deps.defaultHeartbeatS, graceMs: (deps.presenceGraceS ?? 60) * 1000,
+    db,
+    clock,
+    bus,
+    outbox,
+    defaultIntervalS: deps.defaultHeartbeatS,
+    graceMs: (deps.presenceGraceS ?? 60) * 1000,
     observe: (obs) => evaluator.evaluateNow(obs),
     syncState: () => ingest.sync(),
   });
   const ingest = createIngest({
-    db, ...deps.ingest,
-    hooks: { needsTransaction: presence.needsWrite, inTransaction: presence.markOnline, afterCommit: evaluator.observe },
+    db,
+    ...deps.ingest,
+    hooks: {
+      needsTransaction: presence.needsWrite,
+      inTransaction: presence.markOnline,
+      afterCommit: evaluator.observe,
+    },
   });
   const events = createDeviceEvents({ db, observe: evaluator.observe });
   const history = createHistory({ db, clock });
@@ -92,8 +127,24 @@ export function createHealthModule(deps: HealthModuleDeps) {
   }
 
   return {
-    rules, alerts, tickets, swap, evaluator, presence, ingest, events, history, predictions, deviceHealth, inspection, reports,
-    uplinkHandlers, jobs, routers, drain, seed: () => rules.seedDefaults(),
+    rules,
+    alerts,
+    tickets,
+    swap,
+    evaluator,
+    presence,
+    ingest,
+    events,
+    history,
+    predictions,
+    deviceHealth,
+    inspection,
+    reports,
+    uplinkHandlers,
+    jobs,
+    routers,
+    drain,
+    seed: () => rules.seedDefaults(),
   };
 }
 

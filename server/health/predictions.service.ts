@@ -7,17 +7,31 @@ import type { Outbox } from '../events/outbox.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Tickets } from '../maintenance/tickets.service.ts';
 import { readerCountSql } from '../telemetry/derive.ts';
-import { PREDICTION_TICKETS, predictBattery, predictPrinterHead, predictReader, type Prediction, type Trend } from './predictions.ts';
+import {
+  PREDICTION_TICKETS,
+  predictBattery,
+  predictPrinterHead,
+  predictReader,
+  type Prediction,
+  type Trend,
+} from './predictions.ts';
 
 export const WINDOW_DAYS = 30;
 export const LEAD_DAYS = 14;
 const DAY_MS = 86_400_000;
 
 interface TrendRow {
-  device_id: string; model: string;
-  bh_slope: number | null; bh_icpt: number | null; bh_n: number;
-  lp_slope: number | null; lp_icpt: number | null; lp_n: number;
-  rr_slope: number | null; rr_icpt: number | null; rr_n: number;
+  device_id: string;
+  model: string;
+  bh_slope: number | null;
+  bh_icpt: number | null;
+  bh_n: number;
+  lp_slope: number | null;
+  lp_icpt: number | null;
+  lp_n: number;
+  rr_slope: number | null;
+  rr_icpt: number | null;
+  rr_n: number;
 }
 
 export function createPredictions(deps: { db: Db; clock: Clock; outbox: Outbox; tickets: Tickets; leadDays?: number }) {
@@ -51,9 +65,14 @@ export function createPredictions(deps: { db: Db; clock: Clock; outbox: Outbox; 
 
   function predict(row: TrendRow, nowDays: number): Prediction[] {
     const trend = (slope: number | null, icpt: number | null, n: number): Trend => ({
-      slopePerDay: slope === null ? null : Number(slope), current: slope === null || icpt === null ? null : Number(icpt) + Number(slope) * nowDays, samples: Number(n),
+      slopePerDay: slope === null ? null : Number(slope),
+      current: slope === null || icpt === null ? null : Number(icpt) + Number(slope) * nowDays,
+      samples: Number(n),
     });
-    const out = [predictBattery(trend(row.bh_slope, row.bh_icpt, row.bh_n)), predictReader(trend(row.rr_slope, row.rr_icpt, row.rr_n))];
+    const out = [
+      predictBattery(trend(row.bh_slope, row.bh_icpt, row.bh_n)),
+      predictReader(trend(row.rr_slope, row.rr_icpt, row.rr_n)),
+    ];
     const head = predictPrinterHead(row.model, trend(row.lp_slope, row.lp_icpt, row.lp_n));
     if (head) out.push(head);
     return out.filter((p) => p.basis.samples !== 0 && p.basis.days !== 0);
@@ -70,17 +89,36 @@ export function createPredictions(deps: { db: Db; clock: Clock; outbox: Outbox; 
       await db.transaction().execute(async (trx) => {
         for (const p of preds) {
           const dueAt = p.dueInDays === null ? null : new Date(now.getTime() + p.dueInDays * DAY_MS);
-          await trx.insertInto('device_predictions').values({
-            device_id: row.device_id, kind: p.kind, due_in_days: p.dueInDays, due_at: dueAt, basis: JSON.stringify(p.basis), computed_at: now,
-          }).onConflict((oc) => oc.columns(['device_id', 'kind']).doUpdateSet((eb) => ({
-            due_in_days: eb.ref('excluded.due_in_days'), due_at: eb.ref('excluded.due_at'), basis: eb.ref('excluded.basis'), computed_at: eb.ref('excluded.computed_at'),
-          }))).execute();
+          await trx
+            .insertInto('device_predictions')
+            .values({
+              device_id: row.device_id,
+              kind: p.kind,
+              due_in_days: p.dueInDays,
+              due_at: dueAt,
+              basis: JSON.stringify(p.basis),
+              computed_at: now,
+            })
+            .onConflict((oc) =>
+              oc.columns(['device_id', 'kind']).doUpdateSet((eb) => ({
+                due_in_days: eb.ref('excluded.due_in_days'),
+                due_at: eb.ref('excluded.due_at'),
+                basis: eb.ref('excluded.basis'),
+                computed_at: eb.ref('excluded.computed_at'),
+              })),
+            )
+            .execute();
           if (p.dueInDays === null || p.dueInDays > leadDays) continue;
           const t = PREDICTION_TICKETS[p.kind];
           const days = Math.round(p.dueInDays);
           const res = await deps.tickets.openInTrx(trx, {
-            deviceId: row.device_id, kind: t.kind, part: t.part, severity: 'warning', source: 'prediction',
-            title: `${t.title} in about ${days} day${days === 1 ? '' : 's'}`, description: JSON.stringify(p.basis),
+            deviceId: row.device_id,
+            kind: t.kind,
+            part: t.part,
+            severity: 'warning',
+            source: 'prediction',
+            title: `${t.title} in about ${days} day${days === 1 ? '' : 's'}`,
+            description: JSON.stringify(p.basis),
           });
           if (res.created) opened.push(res.id);
         }
@@ -91,11 +129,22 @@ export function createPredictions(deps: { db: Db; clock: Clock; outbox: Outbox; 
   }
 
   async function forDevice(deviceId: string) {
-    const rows = await db.selectFrom('device_predictions').selectAll().where('device_id', '=', deviceId).orderBy('kind').execute();
+    const rows = await db
+      .selectFrom('device_predictions')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .orderBy('kind')
+      .execute();
     return rows.map((r) => ({
-      kind: r.kind, dueInDays: r.due_in_days === null ? null : Math.round(r.due_in_days), dueAt: r.due_at?.toISOString() ?? null,
-      summary: r.due_in_days === null ? 'no replacement due on the current trend' : `maintenance due in about ${Math.round(r.due_in_days)} days`,
-      basis: r.basis, computedAt: r.computed_at.toISOString(),
+      kind: r.kind,
+      dueInDays: r.due_in_days === null ? null : Math.round(r.due_in_days),
+      dueAt: r.due_at?.toISOString() ?? null,
+      summary:
+        r.due_in_days === null
+          ? 'no replacement due on the current trend'
+          : `maintenance due in about ${Math.round(r.due_in_days)} days`,
+      basis: r.basis,
+      computedAt: r.computed_at.toISOString(),
     }));
   }
 

@@ -13,9 +13,17 @@ export const DEFAULT_HEAD_LIFE_LINES = 5_000_000;
 /** Samples needed before a trend is believed. */
 export const MIN_SAMPLES = 3;
 
-export interface Trend { slopePerDay: number | null; current: number | null; samples: number }
+export interface Trend {
+  slopePerDay: number | null;
+  current: number | null;
+  samples: number;
+}
 
-export interface Prediction { kind: PredictionKind; dueInDays: number | null; basis: Record<string, unknown> }
+export interface Prediction {
+  kind: PredictionKind;
+  dueInDays: number | null;
+  basis: Record<string, unknown>;
+}
 
 /** Days until `current` moving at `slopePerDay` reaches `limit` (in the direction of travel); null when it is not heading there. */
 export function daysUntil(current: number, slopePerDay: number, limit: number, rising: boolean): number | null {
@@ -27,8 +35,15 @@ export function daysUntil(current: number, slopePerDay: number, limit: number, r
 export function predictBattery(t: Trend): Prediction {
   const ok = t.samples >= MIN_SAMPLES && t.current !== null && t.slopePerDay !== null;
   return {
-    kind: 'battery', dueInDays: ok ? daysUntil(t.current!, t.slopePerDay!, BATTERY_REPLACE_PCT, false) : null,
-    basis: { metric: 'battery.healthPct', current: t.current, slopePerDay: t.slopePerDay, limit: BATTERY_REPLACE_PCT, samples: t.samples },
+    kind: 'battery',
+    dueInDays: ok ? daysUntil(t.current!, t.slopePerDay!, BATTERY_REPLACE_PCT, false) : null,
+    basis: {
+      metric: 'battery.healthPct',
+      current: t.current,
+      slopePerDay: t.slopePerDay,
+      limit: BATTERY_REPLACE_PCT,
+      samples: t.samples,
+    },
   };
 }
 
@@ -37,16 +52,31 @@ export function predictPrinterHead(model: string, t: Trend): Prediction | null {
   const life = HEAD_LIFE_LINES[model] ?? DEFAULT_HEAD_LIFE_LINES;
   const ok = t.samples >= MIN_SAMPLES && t.current !== null && t.slopePerDay !== null;
   return {
-    kind: 'printer_head', dueInDays: ok ? daysUntil(t.current!, t.slopePerDay!, life, true) : null,
-    basis: { metric: 'printer.linesPrinted', current: t.current, linesPerDay: t.slopePerDay, headLifeLines: life, wearPct: t.current === null ? null : Math.round((t.current / life) * 1000) / 10, samples: t.samples },
+    kind: 'printer_head',
+    dueInDays: ok ? daysUntil(t.current!, t.slopePerDay!, life, true) : null,
+    basis: {
+      metric: 'printer.linesPrinted',
+      current: t.current,
+      linesPerDay: t.slopePerDay,
+      headLifeLines: life,
+      wearPct: t.current === null ? null : Math.round((t.current / life) * 1000) / 10,
+      samples: t.samples,
+    },
   };
 }
 
 export function predictReader(t: Trend): Prediction {
   const ok = t.samples >= MIN_SAMPLES && t.current !== null && t.slopePerDay !== null;
   return {
-    kind: 'card_reader', dueInDays: ok ? daysUntil(t.current!, t.slopePerDay!, READER_REPLACE_RATE, true) : null,
-    basis: { metric: 'reader error rate (daily)', current: t.current, slopePerDay: t.slopePerDay, limit: READER_REPLACE_RATE, days: t.samples },
+    kind: 'card_reader',
+    dueInDays: ok ? daysUntil(t.current!, t.slopePerDay!, READER_REPLACE_RATE, true) : null,
+    basis: {
+      metric: 'reader error rate (daily)',
+      current: t.current,
+      slopePerDay: t.slopePerDay,
+      limit: READER_REPLACE_RATE,
+      days: t.samples,
+    },
   };
 }
 

@@ -12,12 +12,20 @@ import type { Observation } from '../telemetry/ingest.ts';
 import { LATE_AFTER_INTERVALS, canPresenceTransition, presenceTarget, type PresenceState } from './presence.states.ts';
 
 export interface PresenceChange {
-  deviceId: string; merchantId: string | null; model: string; tags: string[];
-  from: PresenceState | null; to: PresenceState; at: Date;
+  deviceId: string;
+  merchantId: string | null;
+  model: string;
+  tags: string[];
+  from: PresenceState | null;
+  to: PresenceState;
+  at: Date;
 }
 
 export interface PresenceDeps {
-  db: Db; clock: Clock; bus: FleetBus; outbox: Outbox;
+  db: Db;
+  clock: Clock;
+  bus: FleetBus;
+  outbox: Outbox;
   defaultIntervalS: number;
   /** How long a dropped MQTT session may stay away before the terminal counts as offline. */
   graceMs: number;
@@ -43,8 +51,17 @@ export function createPresence(deps: PresenceDeps) {
   async function write(trx: Kysely<Database>, changes: PresenceChange[]): Promise<void> {
     for (const c of changes) {
       await outbox.add(trx, {
-        type: 'device.presence_changed', subject: { type: 'device', id: c.deviceId },
-        data: { deviceId: c.deviceId, merchantId: c.merchantId, model: c.model, tags: c.tags, from: c.from, to: c.to, at: c.at.toISOString() },
+        type: 'device.presence_changed',
+        subject: { type: 'device', id: c.deviceId },
+        data: {
+          deviceId: c.deviceId,
+          merchantId: c.merchantId,
+          model: c.model,
+          tags: c.tags,
+          from: c.from,
+          to: c.to,
+          at: c.at.toISOString(),
+        },
       });
     }
   }
@@ -52,14 +69,19 @@ export function createPresence(deps: PresenceDeps) {
   function announce(changes: PresenceChange[]): void {
     if (changes.length === 0) return;
     outbox.notify();
-    for (const c of changes) bus.emit('device.presence_changed', { deviceId: c.deviceId, from: c.from, to: c.to, at: c.at });
+    for (const c of changes)
+      bus.emit('device.presence_changed', { deviceId: c.deviceId, from: c.from, to: c.to, at: c.at });
   }
 
   /** Inside the ingest transaction: the devices heard are online. Returns the after-commit step. */
   async function markOnline(trx: Kysely<Database>, seen: { deviceId: string; at: Date }[]): Promise<() => void> {
     const epoch = sweeps;
     const ids = seen.map((s) => s.deviceId);
-    const current = await trx.selectFrom('device_presence').select(['device_id', 'state']).where('device_id', 'in', ids).execute();
+    const current = await trx
+      .selectFrom('device_presence')
+      .select(['device_id', 'state'])
+      .where('device_id', 'in', ids)
+      .execute();
     const known = new Map(current.map((r) => [r.device_id, r.state as PresenceState]));
     const moving = seen.filter((s) => known.get(s.deviceId) !== 'online');
     const learn = () => {
@@ -70,11 +92,27 @@ export function createPresence(deps: PresenceDeps) {
       INSERT INTO device_presence (device_id, state, since)
       SELECT d, 'online', a FROM unnest(${moving.map((m) => m.deviceId)}::text[], ${moving.map((m) => m.at.toISOString())}::timestamptz[]) AS x(d, a)
       ON CONFLICT (device_id) DO UPDATE SET state = 'online', since = excluded.since`.execute(trx);
-    const meta = await trx.selectFrom('devices').select(['id', 'merchant_id', 'model', 'tags']).where('id', 'in', moving.map((m) => m.deviceId)).execute();
+    const meta = await trx
+      .selectFrom('devices')
+      .select(['id', 'merchant_id', 'model', 'tags'])
+      .where(
+        'id',
+        'in',
+        moving.map((m) => m.deviceId),
+      )
+      .execute();
     const byId = new Map(meta.map((m) => [m.id, m]));
     const changes = moving.map((m): PresenceChange => {
       const d = byId.get(m.deviceId);
-      return { deviceId: m.deviceId, merchantId: d?.merchant_id ?? null, model: d?.model ?? '', tags: d?.tags ?? [], from: known.get(m.deviceId) ?? null, to: 'online', at: m.at };
+      return {
+        deviceId: m.deviceId,
+        merchantId: d?.merchant_id ?? null,
+        model: d?.model ?? '',
+        tags: d?.tags ?? [],
+        from: known.get(m.deviceId) ?? null,
+        to: 'online',
+        at: m.at,
+      };
     });
     await write(trx, changes);
     return () => {
@@ -84,8 +122,15 @@ export function createPresence(deps: PresenceDeps) {
   }
 
   interface Candidate {
-    device_id: string; state: string; last_seen_at: Date; connected: boolean; last_disconnected_at: Date | null;
-    interval_s: number; merchant_id: string | null; model: string; tags: string[];
+    device_id: string;
+    state: string;
+    last_seen_at: Date;
+    connected: boolean;
+    last_disconnected_at: Date | null;
+    interval_s: number;
+    merchant_id: string | null;
+    model: string;
+    tags: string[];
   }
 
   /** Terminals that may have to move: silent past the late mark, or with a closed session. */
@@ -96,7 +141,9 @@ export function createPresence(deps: PresenceDeps) {
       FROM device_presence p JOIN devices d ON d.id = p.device_id JOIN device_state s ON s.device_id = p.device_id
       WHERE p.state <> 'missing' AND d.status IN ('active', 'in_repair')
         AND (NOT d.connected OR s.received_at < ${now.toISOString()}::timestamptz
-             - make_interval(secs => ${LATE_AFTER_INTERVALS}::float8 * coalesce((d.config->>'heartbeatIntervalS')::int, ${deps.defaultIntervalS})))`.execute(db);
+             - make_interval(secs => ${LATE_AFTER_INTERVALS}::float8 * coalesce((d.config->>'heartbeatIntervalS')::int, ${deps.defaultIntervalS})))`.execute(
+      db,
+    );
     return res.rows;
   }
 
@@ -109,8 +156,12 @@ export function createPresence(deps: PresenceDeps) {
     for (const c of await candidates(now)) {
       const from = c.state as PresenceState;
       const to = presenceTarget({
-        now: now.getTime(), lastSeenAt: c.last_seen_at.getTime(), intervalS: Number(c.interval_s), connected: c.connected,
-        disconnectedAt: c.last_disconnected_at?.getTime() ?? null, graceMs: deps.graceMs,
+        now: now.getTime(),
+        lastSeenAt: c.last_seen_at.getTime(),
+        intervalS: Number(c.interval_s),
+        connected: c.connected,
+        disconnectedAt: c.last_disconnected_at?.getTime() ?? null,
+        graceMs: deps.graceMs,
       });
       if (to === from || !canPresenceTransition(from, to)) continue;
       moves.push({ deviceId: c.device_id, merchantId: c.merchant_id, model: c.model, tags: c.tags, from, to, at: now });
@@ -127,7 +178,9 @@ export function createPresence(deps: PresenceDeps) {
         const res = await sql`
           UPDATE device_presence p SET state = ${m.to}, since = ${now.toISOString()}::timestamptz
           WHERE p.device_id = ${m.deviceId} AND p.state = ${m.from}
-            AND NOT EXISTS (SELECT 1 FROM heartbeats h WHERE h.device_id = p.device_id AND h.received_at > ${seenAt.get(m.deviceId)!.toISOString()}::timestamptz)`.execute(trx);
+            AND NOT EXISTS (SELECT 1 FROM heartbeats h WHERE h.device_id = p.device_id AND h.received_at > ${seenAt.get(m.deviceId)!.toISOString()}::timestamptz)`.execute(
+          trx,
+        );
         if (Number(res.numAffectedRows ?? 0) > 0) done.push(m);
       }
       await write(trx, done);

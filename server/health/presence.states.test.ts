@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
-  PRESENCE_STATES, PRESENCE_TRANSITIONS, canPresenceTransition, isPresenceTerminal, presenceTarget, type PresenceInputs,
+  PRESENCE_STATES,
+  PRESENCE_TRANSITIONS,
+  canPresenceTransition,
+  isPresenceTerminal,
+  presenceTarget,
+  type PresenceInputs,
 } from './presence.states.ts';
 
 describe('presence state machine', () => {
@@ -16,7 +21,14 @@ describe('presence state machine', () => {
     expect(canPresenceTransition('missing', 'offline')).toBe(false);
   });
 
-  const base: PresenceInputs = { now: 0, lastSeenAt: 0, intervalS: 60, connected: true, disconnectedAt: null, graceMs: 60_000 };
+  const base: PresenceInputs = {
+    now: 0,
+    lastSeenAt: 0,
+    intervalS: 60,
+    connected: true,
+    disconnectedAt: null,
+    graceMs: 60_000,
+  };
   const at = (ms: number, extra: Partial<PresenceInputs> = {}) => presenceTarget({ ...base, now: ms, ...extra });
 
   it('derives online, late, offline and missing from silence', () => {
@@ -39,7 +51,8 @@ describe('presence state machine', () => {
     for (const from of PRESENCE_STATES) {
       for (const now of [0, 90_000, 210_000, 24 * 3600_000]) {
         const to = at(now);
-        if (to !== from && from !== 'missing' && !(from === 'offline' && to === 'late')) expect(canPresenceTransition(from, to)).toBe(true);
+        if (to !== from && from !== 'missing' && !(from === 'offline' && to === 'late'))
+          expect(canPresenceTransition(from, to)).toBe(true);
       }
     }
   });

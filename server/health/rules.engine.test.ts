@@ -2,10 +2,24 @@ import { describe, expect, it } from 'vitest';
 import { FLAP_HOLD_MS, initialRuleState, isDefaultState, step, type RuleSpec, type RuleState } from './rules.engine.ts';
 
 const rule = (over: Partial<RuleSpec> = {}): RuleSpec => ({
-  id: 'r', metric: 'battery.pct', comparison: '<', threshold: 15, clearThreshold: 25, conditions: [], forCount: 2, forSeconds: null, ...over,
+  id: 'r',
+  metric: 'battery.pct',
+  comparison: '<',
+  threshold: 15,
+  clearThreshold: 25,
+  conditions: [],
+  forCount: 2,
+  forSeconds: null,
+  ...over,
 });
 
-function run(r: RuleSpec, values: (number | undefined)[], startAt = 0, stepMs = 60_000, extra: Record<string, unknown> = {}) {
+function run(
+  r: RuleSpec,
+  values: (number | undefined)[],
+  startAt = 0,
+  stepMs = 60_000,
+  extra: Record<string, unknown> = {},
+) {
   let s: RuleState = initialRuleState();
   const effects: (string | null)[] = [];
   values.forEach((v, i) => {

@@ -7,7 +7,11 @@
 export const COMPARISONS = ['<', '<=', '>', '>=', '==', '!=', 'in', 'not_in'] as const;
 export type Comparison = (typeof COMPARISONS)[number];
 
-export interface Condition { metric: string; comparison: Comparison; value: unknown }
+export interface Condition {
+  metric: string;
+  comparison: Comparison;
+  value: unknown;
+}
 
 export interface RuleSpec {
   id: string;
@@ -36,7 +40,14 @@ export const FLAP_OPENS = 3;
 export const FLAP_WINDOW_MS = 3600_000;
 export const FLAP_HOLD_MS = 30 * 60_000;
 
-export const initialRuleState = (): RuleState => ({ firing: false, breachCount: 0, breachSince: null, clearCount: 0, clearSince: null, opens: [] });
+export const initialRuleState = (): RuleState => ({
+  firing: false,
+  breachCount: 0,
+  breachSince: null,
+  clearCount: 0,
+  clearSince: null,
+  opens: [],
+});
 
 export function isDefaultState(s: RuleState): boolean {
   return !s.firing && s.breachCount === 0 && s.opens.length === 0;
@@ -65,14 +76,22 @@ export function metricAt(metrics: Record<string, unknown>, path: string): unknow
 
 export function compare(value: unknown, cmp: Comparison, threshold: unknown): boolean {
   switch (cmp) {
-    case '<': return typeof value === 'number' && value < Number(threshold);
-    case '<=': return typeof value === 'number' && value <= Number(threshold);
-    case '>': return typeof value === 'number' && value > Number(threshold);
-    case '>=': return typeof value === 'number' && value >= Number(threshold);
-    case '==': return value === threshold;
-    case '!=': return value !== threshold;
-    case 'in': return Array.isArray(threshold) && threshold.includes(value);
-    case 'not_in': return Array.isArray(threshold) && !threshold.includes(value);
+    case '<':
+      return typeof value === 'number' && value < Number(threshold);
+    case '<=':
+      return typeof value === 'number' && value <= Number(threshold);
+    case '>':
+      return typeof value === 'number' && value > Number(threshold);
+    case '>=':
+      return typeof value === 'number' && value >= Number(threshold);
+    case '==':
+      return value === threshold;
+    case '!=':
+      return value !== threshold;
+    case 'in':
+      return Array.isArray(threshold) && threshold.includes(value);
+    case 'not_in':
+      return Array.isArray(threshold) && !threshold.includes(value);
   }
 }
 
@@ -102,8 +121,15 @@ export function applies(rule: RuleSpec, metrics: Record<string, unknown>): boole
 
 /** Field-by-field equality of two states (cheaper than comparing their JSON on every heartbeat). */
 export function sameState(a: RuleState, b: RuleState): boolean {
-  return a.firing === b.firing && a.breachCount === b.breachCount && a.breachSince === b.breachSince && a.clearCount === b.clearCount
-    && a.clearSince === b.clearSince && a.opens.length === b.opens.length && a.opens.every((t, i) => t === b.opens[i]);
+  return (
+    a.firing === b.firing &&
+    a.breachCount === b.breachCount &&
+    a.breachSince === b.breachSince &&
+    a.clearCount === b.clearCount &&
+    a.clearSince === b.clearSince &&
+    a.opens.length === b.opens.length &&
+    a.opens.every((t, i) => t === b.opens[i])
+  );
 }
 
 /**
@@ -111,13 +137,19 @@ export function sameState(a: RuleState, b: RuleState): boolean {
  * common case on a healthy fleet) returns `prev` itself, so callers can tell
  * "nothing changed" without comparing.
  */
-export function step(rule: RuleSpec, prev: RuleState, metrics: Record<string, unknown>, at: number): { state: RuleState; effect: Effect } {
+export function step(
+  rule: RuleSpec,
+  prev: RuleState,
+  metrics: Record<string, unknown>,
+  at: number,
+): { state: RuleState; effect: Effect } {
   const value = metricAt(metrics, rule.metric);
   const guard = conditionsHold(rule, metrics);
   const expired = hasExpired(prev.opens, at);
   // The quiet path (every rule of a healthy device, every heartbeat) allocates no state.
   const breaching = !prev.firing && guard && compare(value, rule.comparison, rule.threshold);
-  if (!prev.firing && !breaching && !expired && prev.breachCount === 0 && prev.breachSince === null) return { state: prev, effect: null };
+  if (!prev.firing && !breaching && !expired && prev.breachCount === 0 && prev.breachSince === null)
+    return { state: prev, effect: null };
   const opens = expired ? prev.opens.filter((t) => at - t < FLAP_WINDOW_MS) : prev.opens;
   const s: RuleState = { ...prev, opens };
   if (!s.firing) {
@@ -134,7 +166,11 @@ export function step(rule: RuleSpec, prev: RuleState, metrics: Record<string, un
   }
   s.clearCount += 1;
   s.clearSince ??= at;
-  const cleared = debounced(rule, s.clearCount, s.clearSince, at) && (!isFlapping(s, at) || at - s.clearSince >= FLAP_HOLD_MS);
+  const cleared =
+    debounced(rule, s.clearCount, s.clearSince, at) && (!isFlapping(s, at) || at - s.clearSince >= FLAP_HOLD_MS);
   if (!cleared) return { state: s, effect: null };
-  return { state: { ...s, firing: false, breachCount: 0, breachSince: null, clearCount: 0, clearSince: null }, effect: 'resolve' };
+  return {
+    state: { ...s, firing: false, breachCount: 0, breachSince: null, clearCount: 0, clearSince: null },
+    effect: 'resolve',
+  };
 }

@@ -33,31 +33,69 @@ const RELOAD_MS = 30_000;
 
 function toRule(r: HealthRuleRow): Rule {
   return {
-    id: r.id, name: r.name, description: r.description, metric: r.metric, comparison: r.comparison as Comparison,
-    threshold: r.threshold, clearThreshold: r.clear_threshold ?? null, conditions: (r.conditions ?? []) as Condition[],
-    forCount: r.for_count, forSeconds: r.for_seconds, severity: r.severity as Rule['severity'], scope: r.scope ?? {},
-    action: r.action as Rule['action'], ticket: r.ticket ?? null, remediation: r.remediation, enabled: r.enabled,
-    builtin: r.builtin, createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    metric: r.metric,
+    comparison: r.comparison as Comparison,
+    threshold: r.threshold,
+    clearThreshold: r.clear_threshold ?? null,
+    conditions: (r.conditions ?? []) as Condition[],
+    forCount: r.for_count,
+    forSeconds: r.for_seconds,
+    severity: r.severity as Rule['severity'],
+    scope: r.scope ?? {},
+    action: r.action as Rule['action'],
+    ticket: r.ticket ?? null,
+    remediation: r.remediation,
+    enabled: r.enabled,
+    builtin: r.builtin,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
 export function ruleView(r: Rule): RuleView {
   return {
-    id: r.id, name: r.name, description: r.description ?? undefined, metric: r.metric, comparison: r.comparison,
-    threshold: r.threshold as RuleView['threshold'], clearThreshold: (r.clearThreshold ?? null) as RuleView['clearThreshold'],
-    conditions: r.conditions as RuleView['conditions'], forCount: r.forCount, forSeconds: r.forSeconds, severity: r.severity,
-    scope: r.scope, action: r.action, ticket: r.ticket as RuleView['ticket'], remediation: r.remediation ?? undefined, enabled: r.enabled, builtin: r.builtin,
-    createdAt: r.createdAt.toISOString(), updatedAt: r.updatedAt.toISOString(),
+    id: r.id,
+    name: r.name,
+    description: r.description ?? undefined,
+    metric: r.metric,
+    comparison: r.comparison,
+    threshold: r.threshold as RuleView['threshold'],
+    clearThreshold: (r.clearThreshold ?? null) as RuleView['clearThreshold'],
+    conditions: r.conditions as RuleView['conditions'],
+    forCount: r.forCount,
+    forSeconds: r.forSeconds,
+    severity: r.severity,
+    scope: r.scope,
+    action: r.action,
+    ticket: r.ticket as RuleView['ticket'],
+    remediation: r.remediation ?? undefined,
+    enabled: r.enabled,
+    builtin: r.builtin,
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
   };
 }
 
 function columns(input: NewRule) {
   return {
-    name: input.name, description: input.description ?? null, metric: input.metric, comparison: input.comparison,
-    threshold: json(input.threshold), clear_threshold: input.clearThreshold == null ? null : json(input.clearThreshold),
-    conditions: json(input.conditions ?? []), for_count: input.forCount ?? 1, for_seconds: input.forSeconds ?? null,
-    severity: input.severity, scope: json(input.scope ?? {}), action: input.action,
-    ticket: input.ticket ? json(input.ticket) : null, remediation: input.remediation ?? null, enabled: input.enabled ?? true,
+    name: input.name,
+    description: input.description ?? null,
+    metric: input.metric,
+    comparison: input.comparison,
+    threshold: json(input.threshold),
+    clear_threshold: input.clearThreshold == null ? null : json(input.clearThreshold),
+    conditions: json(input.conditions ?? []),
+    for_count: input.forCount ?? 1,
+    for_seconds: input.forSeconds ?? null,
+    severity: input.severity,
+    scope: json(input.scope ?? {}),
+    action: input.action,
+    ticket: input.ticket ? json(input.ticket) : null,
+    remediation: input.remediation ?? null,
+    enabled: input.enabled ?? true,
   };
 }
 
@@ -75,13 +113,19 @@ export function createRules(deps: { db: Db; clock: Clock; audit: Audit }) {
   let cache: { rules: Rule[]; at: number } | undefined;
   let seeded: Promise<void> | undefined;
   /** The defaults are seeded on first use (idempotent across instances and restarts). */
-  const ensureSeeded = () => (seeded ??= seedDefaults().catch((err: unknown) => { seeded = undefined; throw err; }));
+  const ensureSeeded = () =>
+    (seeded ??= seedDefaults().catch((err: unknown) => {
+      seeded = undefined;
+      throw err;
+    }));
 
   async function seedDefaults(): Promise<void> {
     const now = clock.now();
-    await db.insertInto('health_rules')
+    await db
+      .insertInto('health_rules')
       .values(DEFAULT_RULES.map((r) => ({ id: r.id, ...columns(r), builtin: true, created_at: now, updated_at: now })))
-      .onConflict((oc) => oc.column('id').doNothing()).execute();
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
     cache = undefined;
   }
 
@@ -89,21 +133,37 @@ export function createRules(deps: { db: Db; clock: Clock; audit: Audit }) {
   async function active(): Promise<Rule[]> {
     if (!cache || Date.now() - cache.at > RELOAD_MS) {
       await ensureSeeded();
-      const rows = await db.selectFrom('health_rules').selectAll().where('deleted_at', 'is', null).where('enabled', '=', true).orderBy('id').execute();
+      const rows = await db
+        .selectFrom('health_rules')
+        .selectAll()
+        .where('deleted_at', 'is', null)
+        .where('enabled', '=', true)
+        .orderBy('id')
+        .execute();
       cache = { rules: rows.map(toRule), at: Date.now() };
     }
     return cache.rules;
   }
 
   async function require(id: string): Promise<Rule> {
-    const row = await db.selectFrom('health_rules').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+    const row = await db
+      .selectFrom('health_rules')
+      .selectAll()
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
     if (!row) throw notFound('health_rule', id);
     return toRule(row);
   }
 
   async function list() {
     await ensureSeeded();
-    const rows = await db.selectFrom('health_rules').selectAll().where('deleted_at', 'is', null).orderBy('id').execute();
+    const rows = await db
+      .selectFrom('health_rules')
+      .selectAll()
+      .where('deleted_at', 'is', null)
+      .orderBy('id')
+      .execute();
     return { items: rows.map((r) => ruleView(toRule(r))), nextCursor: null };
   }
 
@@ -111,8 +171,16 @@ export function createRules(deps: { db: Db; clock: Clock; audit: Audit }) {
     const now = clock.now();
     const id = newId('rule', now.getTime());
     await db.transaction().execute(async (trx) => {
-      await trx.insertInto('health_rules').values({ id, ...columns(input), builtin: false, created_at: now, updated_at: now }).execute();
-      await audit.record(trx, actor, { action: 'health_rule.created', targetType: 'health_rule', targetId: id, details: { name: input.name } });
+      await trx
+        .insertInto('health_rules')
+        .values({ id, ...columns(input), builtin: false, created_at: now, updated_at: now })
+        .execute();
+      await audit.record(trx, actor, {
+        action: 'health_rule.created',
+        targetType: 'health_rule',
+        targetId: id,
+        details: { name: input.name },
+      });
     });
     cache = undefined;
     return ruleView(await require(id));
@@ -121,7 +189,11 @@ export function createRules(deps: { db: Db; clock: Clock; audit: Audit }) {
   async function replace(actor: Principal, id: string, input: NewRule) {
     await require(id);
     await db.transaction().execute(async (trx) => {
-      await trx.updateTable('health_rules').set({ ...columns(input), updated_at: clock.now() }).where('id', '=', id).execute();
+      await trx
+        .updateTable('health_rules')
+        .set({ ...columns(input), updated_at: clock.now() })
+        .where('id', '=', id)
+        .execute();
       await audit.record(trx, actor, { action: 'health_rule.updated', targetType: 'health_rule', targetId: id });
     });
     cache = undefined;
@@ -132,14 +204,27 @@ export function createRules(deps: { db: Db; clock: Clock; audit: Audit }) {
   async function remove(actor: Principal, id: string, onDeleted: (ruleId: string) => Promise<void>) {
     await require(id);
     await db.transaction().execute(async (trx) => {
-      await trx.updateTable('health_rules').set({ deleted_at: clock.now(), enabled: false }).where('id', '=', id).execute();
+      await trx
+        .updateTable('health_rules')
+        .set({ deleted_at: clock.now(), enabled: false })
+        .where('id', '=', id)
+        .execute();
       await audit.record(trx, actor, { action: 'health_rule.deleted', targetType: 'health_rule', targetId: id });
     });
     cache = undefined;
     await onDeleted(id);
   }
 
-  return { seedDefaults, active, require, list, create, replace, remove, get: async (id: string) => ruleView(await require(id)) };
+  return {
+    seedDefaults,
+    active,
+    require,
+    list,
+    create,
+    replace,
+    remove,
+    get: async (id: string) => ruleView(await require(id)),
+  };
 }
 
 export type Rules = ReturnType<typeof createRules>;

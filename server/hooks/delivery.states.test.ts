@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DELIVERY_STATES, DELIVERY_TRANSITIONS, OPEN_DELIVERY_STATES, RETRY_SCHEDULE_MS, afterFailure, canTransition, isFinished, type DeliveryState,
+  DELIVERY_STATES,
+  DELIVERY_TRANSITIONS,
+  OPEN_DELIVERY_STATES,
+  RETRY_SCHEDULE_MS,
+  afterFailure,
+  canTransition,
+  isFinished,
+  type DeliveryState,
 } from './delivery.states.ts';
 
 describe('webhook delivery states', () => {
@@ -15,7 +22,12 @@ describe('webhook delivery states', () => {
   it('reaches every state from pending and can finish from every open state', () => {
     const seen = new Set<DeliveryState>(['pending']);
     const queue: DeliveryState[] = ['pending'];
-    while (queue.length) for (const next of DELIVERY_TRANSITIONS[queue.shift()!]) if (!seen.has(next)) { seen.add(next); queue.push(next); }
+    while (queue.length)
+      for (const next of DELIVERY_TRANSITIONS[queue.shift()!])
+        if (!seen.has(next)) {
+          seen.add(next);
+          queue.push(next);
+        }
     expect([...seen].sort()).toEqual([...DELIVERY_STATES].sort());
     for (const s of OPEN_DELIVERY_STATES) expect(isFinished(s)).toBe(false);
     for (const s of ['delivered', 'exhausted', 'cancelled'] as const) {

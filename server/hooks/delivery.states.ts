@@ -31,12 +31,25 @@ export function isFinished(state: DeliveryState): boolean {
 }
 
 /** Retry delays after the 1st, 2nd… failed attempt; after the last one the delivery is exhausted. */
-export const RETRY_SCHEDULE_MS = [5_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 5 * 3_600_000, 10 * 3_600_000, 10 * 3_600_000] as const;
+export const RETRY_SCHEDULE_MS = [
+  5_000,
+  5 * 60_000,
+  30 * 60_000,
+  2 * 3_600_000,
+  5 * 3_600_000,
+  10 * 3_600_000,
+  10 * 3_600_000,
+] as const;
 
 /** State and next attempt after a failed attempt; `attemptsInRound` counts the one just made. */
-export function afterFailure(attemptsInRound: number, nowMs: number): { state: DeliveryState; nextAttemptAt: number | null } {
+export function afterFailure(
+  attemptsInRound: number,
+  nowMs: number,
+): { state: DeliveryState; nextAttemptAt: number | null } {
   const delay = RETRY_SCHEDULE_MS[attemptsInRound - 1];
-  return delay === undefined ? { state: 'exhausted', nextAttemptAt: null } : { state: 'failed', nextAttemptAt: nowMs + delay };
+  return delay === undefined
+    ? { state: 'exhausted', nextAttemptAt: null }
+    : { state: 'failed', nextAttemptAt: nowMs + delay };
 }
 
 export function assertTransition(from: string, to: DeliveryState): void {

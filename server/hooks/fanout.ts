@@ -15,17 +15,35 @@ const FANOUT_LOCK = 7_346_113_901; // arbitrary, constant: "hooks fan-out"
 const BATCH = 500;
 
 /** A new delivery row of `env` for `sub`, due now. */
-export function deliveryRow(sub: Pick<HookSubscription, 'id' | 'format' | 'config'>, env: HookEnvelope, now: Date, ordered: boolean) {
+export function deliveryRow(
+  sub: Pick<HookSubscription, 'id' | 'format' | 'config'>,
+  env: HookEnvelope,
+  now: Date,
+  ordered: boolean,
+) {
   return {
-    id: newId('msg', now.getTime()), subscription_id: sub.id, event_id: env.id, event_type: env.type,
-    body: renderBody(sub.format, env, sub.config), ordered, state: 'pending', next_attempt_at: now, created_at: now,
+    id: newId('msg', now.getTime()),
+    subscription_id: sub.id,
+    event_id: env.id,
+    event_type: env.type,
+    body: renderBody(sub.format, env, sub.config),
+    ordered,
+    state: 'pending',
+    next_attempt_at: now,
+    created_at: now,
   };
 }
 
 async function fanOutBatch(trx: Kysely<Database>, clock: Clock): Promise<{ events: number; deliveries: number }> {
   const locked = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${FANOUT_LOCK}) as ok`.execute(trx);
   if (!locked.rows[0]?.ok) return { events: 0, deliveries: 0 }; // another instance is fanning out
-  const events = await trx.selectFrom('outbox_events').selectAll().where('dispatched_at', 'is', null).orderBy('seq').limit(BATCH).execute();
+  const events = await trx
+    .selectFrom('outbox_events')
+    .selectAll()
+    .where('dispatched_at', 'is', null)
+    .orderBy('seq')
+    .limit(BATCH)
+    .execute();
   if (events.length === 0) return { events: 0, deliveries: 0 };
   const subs = await trx.selectFrom('hook_subscriptions').selectAll().where('state', '=', 'active').execute();
   const now = clock.now();
@@ -34,8 +52,20 @@ async function fanOutBatch(trx: Kysely<Database>, clock: Clock): Promise<{ event
     const env = envelopeOf(e);
     for (const s of subs) if (e.seq > s.start_seq && eventMatches(s, env)) rows.push(deliveryRow(s, env, now, true));
   }
-  for (let i = 0; i < rows.length; i += 200) await trx.insertInto('hook_deliveries').values(rows.slice(i, i + 200)).execute();
-  await trx.updateTable('outbox_events').set({ dispatched_at: now }).where('seq', 'in', events.map((e) => e.seq)).execute();
+  for (let i = 0; i < rows.length; i += 200)
+    await trx
+      .insertInto('hook_deliveries')
+      .values(rows.slice(i, i + 200))
+      .execute();
+  await trx
+    .updateTable('outbox_events')
+    .set({ dispatched_at: now })
+    .where(
+      'seq',
+      'in',
+      events.map((e) => e.seq),
+    )
+    .execute();
   return { events: events.length, deliveries: rows.length };
 }
 

@@ -8,8 +8,17 @@ export type HookFormat = (typeof HOOK_FORMATS)[number];
 type PdSeverity = 'critical' | 'error' | 'warning' | 'info';
 
 const SEVERITY: Record<string, PdSeverity> = {
-  critical: 'critical', fatal: 'critical', error: 'error', major: 'error', high: 'error',
-  warning: 'warning', warn: 'warning', minor: 'warning', medium: 'warning', info: 'info', low: 'info',
+  critical: 'critical',
+  fatal: 'critical',
+  error: 'error',
+  major: 'error',
+  high: 'error',
+  warning: 'warning',
+  warn: 'warning',
+  minor: 'warning',
+  medium: 'warning',
+  info: 'info',
+  low: 'info',
 };
 const WARNING_TYPES = /^(alert\.|command\.failed|rollout\.paused|rollout\.cancelled|hook\.disabled)/;
 
@@ -19,17 +28,30 @@ function str(v: unknown): string | undefined {
 
 export function describe(env: HookEnvelope): { summary: string; severity: PdSeverity; source: string } {
   const d = env.data;
-  const severity = SEVERITY[String(d.severity ?? '').toLowerCase()] ?? (WARNING_TYPES.test(env.type) ? 'warning' : 'info');
+  const severity =
+    SEVERITY[String(d.severity ?? '').toLowerCase()] ?? (WARNING_TYPES.test(env.type) ? 'warning' : 'info');
   const device = str(d.serial) ?? str(d.deviceId);
-  const text = str(d.summary) ?? str(d.title) ?? str(d.message) ?? str(d.name)
-    ?? (env.type === 'command.failed' ? `command ${str(d.commandType) ?? ''} ${str(d.state) ?? 'failed'}`.replace(/\s+/g, ' ') : undefined);
-  const about = device ? `terminal ${device}${str(d.model) ? ` (${d.model})` : ''}` : env.subject ? `${env.subject.type} ${env.subject.id}` : '';
+  const text =
+    str(d.summary) ??
+    str(d.title) ??
+    str(d.message) ??
+    str(d.name) ??
+    (env.type === 'command.failed'
+      ? `command ${str(d.commandType) ?? ''} ${str(d.state) ?? 'failed'}`.replace(/\s+/g, ' ')
+      : undefined);
+  const about = device
+    ? `terminal ${device}${str(d.model) ? ` (${d.model})` : ''}`
+    : env.subject
+      ? `${env.subject.type} ${env.subject.id}`
+      : '';
   const summary = [env.type, about, text].filter(Boolean).join(' · ');
   return { summary: summary.slice(0, 1024), severity, source: str(d.deviceId) ?? env.subject?.id ?? 'posfleet' };
 }
 
 const PD_ACTIONS: Record<string, 'trigger' | 'acknowledge' | 'resolve'> = {
-  'alert.opened': 'trigger', 'alert.acknowledged': 'acknowledge', 'alert.resolved': 'resolve',
+  'alert.opened': 'trigger',
+  'alert.acknowledged': 'acknowledge',
+  'alert.resolved': 'resolve',
 };
 
 /** Events API v2: alert.* share `dedup_key` = the alert id, so acknowledge and resolve close the incident. */
@@ -43,21 +65,38 @@ export function pagerDutyBody(env: HookEnvelope, routingKey: string) {
   return {
     ...base,
     payload: {
-      summary, severity, source, timestamp: env.occurredAt, class: env.type,
-      component: str(env.data.model), group: str(env.data.merchantId), custom_details: env,
+      summary,
+      severity,
+      source,
+      timestamp: env.occurredAt,
+      class: env.type,
+      component: str(env.data.model),
+      group: str(env.data.merchantId),
+      custom_details: env,
     },
   };
 }
 
-const EMOJI: Record<PdSeverity, string> = { critical: ':rotating_light:', error: ':red_circle:', warning: ':warning:', info: ':information_source:' };
+const EMOJI: Record<PdSeverity, string> = {
+  critical: ':rotating_light:',
+  error: ':red_circle:',
+  warning: ':warning:',
+  info: ':information_source:',
+};
 
 export function slackBody(env: HookEnvelope) {
   const { summary, severity } = describe(env);
   const d = env.data;
   const fields = [
-    ['Event', env.type], ['Severity', str(d.severity) ?? severity], ['Terminal', str(d.deviceId)], ['Model', str(d.model)],
-    ['Merchant', str(d.merchantId)], ['Subject', env.subject ? `${env.subject.type} ${env.subject.id}` : undefined],
-  ].filter((f): f is [string, string] => f[1] !== undefined).map(([k, v]) => ({ type: 'mrkdwn', text: `*${k}*\n${v}` }));
+    ['Event', env.type],
+    ['Severity', str(d.severity) ?? severity],
+    ['Terminal', str(d.deviceId)],
+    ['Model', str(d.model)],
+    ['Merchant', str(d.merchantId)],
+    ['Subject', env.subject ? `${env.subject.type} ${env.subject.id}` : undefined],
+  ]
+    .filter((f): f is [string, string] => f[1] !== undefined)
+    .map(([k, v]) => ({ type: 'mrkdwn', text: `*${k}*\n${v}` }));
   return {
     text: `${EMOJI[severity]} ${summary}`,
     blocks: [

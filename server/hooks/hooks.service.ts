@@ -23,14 +23,30 @@ export function hookView(s: HookSubscription, nowMs: number) {
   const iso = (x: Date | null) => x?.toISOString() ?? null;
   const prevValid = s.prev_secret_until && s.prev_secret_until.getTime() > nowMs ? s.prev_secret_until : null;
   return {
-    id: s.id, url: s.url, events: s.events, format: s.format, filter: s.filter, config: mask(s.config),
-    description: s.description, state: s.state as 'active' | 'disabled', failingSince: iso(s.failing_since),
-    disabledAt: iso(s.disabled_at), disabledReason: s.disabled_reason, previousSecretValidUntil: iso(prevValid),
-    createdAt: s.created_at.toISOString(), updatedAt: s.updated_at.toISOString(),
+    id: s.id,
+    url: s.url,
+    events: s.events,
+    format: s.format,
+    filter: s.filter,
+    config: mask(s.config),
+    description: s.description,
+    state: s.state as 'active' | 'disabled',
+    failingSince: iso(s.failing_since),
+    disabledAt: iso(s.disabled_at),
+    disabledReason: s.disabled_reason,
+    previousSecretValidUntil: iso(prevValid),
+    createdAt: s.created_at.toISOString(),
+    updatedAt: s.updated_at.toISOString(),
   };
 }
 
-export function createHookSubscriptions(deps: { db: Db; clock: Clock; audit: Audit; box: SecretBox; allowPrivate: boolean }) {
+export function createHookSubscriptions(deps: {
+  db: Db;
+  clock: Clock;
+  audit: Audit;
+  box: SecretBox;
+  allowPrivate: boolean;
+}) {
   const { db, clock, audit, box } = deps;
 
   async function require(id: string): Promise<HookSubscription> {
@@ -40,26 +56,52 @@ export function createHookSubscriptions(deps: { db: Db; clock: Clock; audit: Aud
   }
 
   async function create(actor: Principal, input: NewHook) {
-    if (input.format === 'pagerduty' && !input.config?.routingKey) throw unprocessable('routing_key_required', 'format pagerduty needs config.routingKey');
+    if (input.format === 'pagerduty' && !input.config?.routingKey)
+      throw unprocessable('routing_key_required', 'format pagerduty needs config.routingKey');
     await assertDeliverableUrl(input.url, deps.allowPrivate);
     const now = clock.now();
     const id = newId('hk', now.getTime());
     const secret = newWebhookSecret();
     const sealed = await box.seal(secret, id);
     await db.transaction().execute(async (trx) => {
-      const top = await trx.selectFrom('outbox_events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
-      await trx.insertInto('hook_subscriptions').values({
-        id, url: input.url, events: json(input.events), format: input.format, filter: json(input.filter ?? {}),
-        config: json(input.config ?? {}), description: input.description ?? null, secret_sealed: sealed, state: 'active',
-        start_seq: Number(top?.seq ?? 0), created_at: now, created_by: actor.keyId, updated_at: now,
-      }).execute();
-      await audit.record(trx, actor, { action: 'hook.created', targetType: 'hook', targetId: id, details: { url: input.url, events: input.events, format: input.format } });
+      const top = await trx
+        .selectFrom('outbox_events')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .executeTakeFirst();
+      await trx
+        .insertInto('hook_subscriptions')
+        .values({
+          id,
+          url: input.url,
+          events: json(input.events),
+          format: input.format,
+          filter: json(input.filter ?? {}),
+          config: json(input.config ?? {}),
+          description: input.description ?? null,
+          secret_sealed: sealed,
+          state: 'active',
+          start_seq: Number(top?.seq ?? 0),
+          created_at: now,
+          created_by: actor.keyId,
+          updated_at: now,
+        })
+        .execute();
+      await audit.record(trx, actor, {
+        action: 'hook.created',
+        targetType: 'hook',
+        targetId: id,
+        details: { url: input.url, events: input.events, format: input.format },
+      });
     });
     return { ...hookView(await require(id), clock.nowMs()), secret };
   }
 
   async function list(q: { limit: number; cursor?: string }) {
-    let query = db.selectFrom('hook_subscriptions').selectAll().orderBy('id').limit(q.limit + 1);
+    let query = db
+      .selectFrom('hook_subscriptions')
+      .selectAll()
+      .orderBy('id')
+      .limit(q.limit + 1);
     const after = decodeCursor(q.cursor);
     if (after) query = query.where('id', '>', after);
     const { rows, nextCursor } = pageOf(await query.execute(), q.limit, (r) => r.id);
@@ -81,10 +123,22 @@ export function createHookSubscriptions(deps: { db: Db; clock: Clock; audit: Aud
     const secret = newWebhookSecret();
     const until = overlapSeconds > 0 ? new Date(now.getTime() + overlapSeconds * 1000) : null;
     await db.transaction().execute(async (trx) => {
-      await trx.updateTable('hook_subscriptions').set({
-        secret_sealed: await box.seal(secret, id), prev_secret_sealed: until ? s.secret_sealed : null, prev_secret_until: until, updated_at: now,
-      }).where('id', '=', id).execute();
-      await audit.record(trx, actor, { action: 'hook.secret_rotated', targetType: 'hook', targetId: id, details: { overlapSeconds } });
+      await trx
+        .updateTable('hook_subscriptions')
+        .set({
+          secret_sealed: await box.seal(secret, id),
+          prev_secret_sealed: until ? s.secret_sealed : null,
+          prev_secret_until: until,
+          updated_at: now,
+        })
+        .where('id', '=', id)
+        .execute();
+      await audit.record(trx, actor, {
+        action: 'hook.secret_rotated',
+        targetType: 'hook',
+        targetId: id,
+        details: { overlapSeconds },
+      });
     });
     return { id, secret, previousSecretValidUntil: until?.toISOString() ?? null };
   }
@@ -93,8 +147,17 @@ export function createHookSubscriptions(deps: { db: Db; clock: Clock; audit: Aud
     const s = await require(id);
     if (s.state === 'active') throw conflict('hook_active', `hook ${id} is already active`);
     await db.transaction().execute(async (trx) => {
-      await trx.updateTable('hook_subscriptions').set({ state: 'active', failing_since: null, disabled_at: null, disabled_reason: null, updated_at: clock.now() })
-        .where('id', '=', id).execute();
+      await trx
+        .updateTable('hook_subscriptions')
+        .set({
+          state: 'active',
+          failing_since: null,
+          disabled_at: null,
+          disabled_reason: null,
+          updated_at: clock.now(),
+        })
+        .where('id', '=', id)
+        .execute();
       await audit.record(trx, actor, { action: 'hook.enabled', targetType: 'hook', targetId: id });
     });
     return hookView(await require(id), clock.nowMs());
@@ -109,22 +172,43 @@ export function createHookSubscriptions(deps: { db: Db; clock: Clock; audit: Aud
     const s = await require(id);
     const format = patch.format ?? s.format;
     const config = patch.config ?? (patch.format && patch.format !== s.format ? {} : s.config);
-    if (format === 'pagerduty' && !(config as { routingKey?: string }).routingKey) throw unprocessable('routing_key_required', 'format pagerduty needs config.routingKey');
+    if (format === 'pagerduty' && !(config as { routingKey?: string }).routingKey)
+      throw unprocessable('routing_key_required', 'format pagerduty needs config.routingKey');
     if (patch.url !== undefined && patch.url !== s.url) await assertDeliverableUrl(patch.url, deps.allowPrivate);
     await db.transaction().execute(async (trx) => {
-      await trx.updateTable('hook_subscriptions').set({
-        ...(patch.url !== undefined && { url: patch.url }),
-        ...(patch.events !== undefined && { events: json(patch.events) }),
-        ...(patch.filter !== undefined && { filter: json(patch.filter) }),
-        ...(patch.description !== undefined && { description: patch.description }),
-        format, config: json(config), updated_at: clock.now(),
-      }).where('id', '=', id).execute();
-      await audit.record(trx, actor, { action: 'hook.updated', targetType: 'hook', targetId: id, details: { fields: Object.keys(patch) } });
+      await trx
+        .updateTable('hook_subscriptions')
+        .set({
+          ...(patch.url !== undefined && { url: patch.url }),
+          ...(patch.events !== undefined && { events: json(patch.events) }),
+          ...(patch.filter !== undefined && { filter: json(patch.filter) }),
+          ...(patch.description !== undefined && { description: patch.description }),
+          format,
+          config: json(config),
+          updated_at: clock.now(),
+        })
+        .where('id', '=', id)
+        .execute();
+      await audit.record(trx, actor, {
+        action: 'hook.updated',
+        targetType: 'hook',
+        targetId: id,
+        details: { fields: Object.keys(patch) },
+      });
     });
     return hookView(await require(id), clock.nowMs());
   }
 
-  return { require, create, list, get: async (id: string) => hookView(await require(id), clock.nowMs()), update, remove, rotateSecret, enable };
+  return {
+    require,
+    create,
+    list,
+    get: async (id: string) => hookView(await require(id), clock.nowMs()),
+    update,
+    remove,
+    rotateSecret,
+    enable,
+  };
 }
 
 export type HookSubscriptions = ReturnType<typeof createHookSubscriptions>;

@@ -47,7 +47,8 @@ async function loadOrCreateKeyFile(dataDir: string): Promise<Buffer> {
 /** Seals and opens webhook secrets; `aad` binds a sealed value to its subscription id. */
 export function createSecretBox(opts: { keySetting?: string; dataDir: string }) {
   let key: Promise<Buffer> | undefined;
-  const getKey = () => (key ??= opts.keySetting ? Promise.resolve(hooksKeyBytes(opts.keySetting)!) : loadOrCreateKeyFile(opts.dataDir));
+  const getKey = () =>
+    (key ??= opts.keySetting ? Promise.resolve(hooksKeyBytes(opts.keySetting)!) : loadOrCreateKeyFile(opts.dataDir));
 
   async function seal(plain: string, aad: string): Promise<string> {
     const iv = randomBytes(12);
@@ -59,12 +60,16 @@ export function createSecretBox(opts: { keySetting?: string; dataDir: string }) 
   async function open(sealed: string, aad: string): Promise<string> {
     const [v, iv, tag, ct] = sealed.split('.');
     if (v !== 'v1' || !iv || !tag || ct === undefined) throw new Error('sealed secret has an unknown format');
-    const decipher = createDecipheriv('aes-256-gcm', await getKey(), Buffer.from(iv, 'base64')).setAAD(Buffer.from(aad));
+    const decipher = createDecipheriv('aes-256-gcm', await getKey(), Buffer.from(iv, 'base64')).setAAD(
+      Buffer.from(aad),
+    );
     decipher.setAuthTag(Buffer.from(tag, 'base64'));
     try {
       return Buffer.concat([decipher.update(Buffer.from(ct, 'base64')), decipher.final()]).toString('utf8');
     } catch {
-      throw new Error('cannot open the webhook secret: the hooks key (HOOKS_SECRET_KEY or DATA_DIR/hooks.key) differs from the one that sealed it');
+      throw new Error(
+        'cannot open the webhook secret: the hooks key (HOOKS_SECRET_KEY or DATA_DIR/hooks.key) differs from the one that sealed it',
+      );
     }
   }
 

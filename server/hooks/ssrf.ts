@@ -8,13 +8,33 @@ import { unprocessable } from '../lib/errors.ts';
 
 const blocked = new BlockList();
 for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
-  ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, bits, 'ipv4');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  blocked.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
-  ['::', 128], ['::1', 128], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-] as const) blocked.addSubnet(net, bits, 'ipv6');
+  ['::', 128],
+  ['::1', 128],
+  ['100::', 64],
+  ['2001:db8::', 32],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const)
+  blocked.addSubnet(net, bits, 'ipv6');
 
 /** The IPv4 address embedded in an IPv4-mapped, -compatible, NAT64 or 6to4 IPv6 address. */
 function embeddedV4(ip: string): string | null {
@@ -76,7 +96,8 @@ export async function assertDeliverableUrl(raw: string, allowPrivate: boolean): 
   } catch {
     throw unprocessable('invalid_hook_url', 'url is not an absolute URL');
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw unprocessable('invalid_hook_url', 'url must be http or https');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw unprocessable('invalid_hook_url', 'url must be http or https');
   if (url.username || url.password) throw unprocessable('invalid_hook_url', 'url must not carry credentials');
   if (allowPrivate) return;
   const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -87,5 +108,9 @@ export async function assertDeliverableUrl(raw: string, allowPrivate: boolean): 
     throw unprocessable('hook_url_unresolvable', `host ${host} does not resolve`);
   }
   const bad = addresses.find(isNonPublicAddress);
-  if (bad) throw unprocessable('hook_url_forbidden', `url resolves to ${bad}, a private, loopback, link-local or multicast address (HOOKS_ALLOW_PRIVATE allows it)`);
+  if (bad)
+    throw unprocessable(
+      'hook_url_forbidden',
+      `url resolves to ${bad}, a private, loopback, link-local or multicast address (HOOKS_ALLOW_PRIVATE allows it)`,
+    );
 }

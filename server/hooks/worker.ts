@@ -26,7 +26,12 @@ const CLAIM_BATCH = 20;
 const LEASE_MARGIN_MS = 60_000;
 
 export function createDeliveryWorker(deps: {
-  db: Db; clock: Clock; log: Logger; outbox: Outbox; box: SecretBox; opts: WorkerOptions;
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  outbox: Outbox;
+  box: SecretBox;
+  opts: WorkerOptions;
   /** Told of every attempt: whether it was delivered, how long the receiver took, whether the endpoint got disabled. */
   onAttempt?: (ok: boolean, latencyMs: number, disabled: boolean) => void;
 }) {
@@ -53,30 +58,57 @@ export function createDeliveryWorker(deps: {
 
   async function signingSecrets(sub: HookSubscription): Promise<string[]> {
     const current = await deps.box.open(sub.secret_sealed, sub.id);
-    const prevValid = sub.prev_secret_sealed && sub.prev_secret_until && sub.prev_secret_until.getTime() > clock.nowMs();
+    const prevValid =
+      sub.prev_secret_sealed && sub.prev_secret_until && sub.prev_secret_until.getTime() > clock.nowMs();
     return prevValid ? [current, await deps.box.open(sub.prev_secret_sealed!, sub.id)] : [current];
   }
 
   /** Sends one claimed delivery and records the outcome. */
   async function send(d: HookDelivery): Promise<void> {
-    const sub = await db.selectFrom('hook_subscriptions').selectAll().where('id', '=', d.subscription_id).executeTakeFirst();
+    const sub = await db
+      .selectFrom('hook_subscriptions')
+      .selectAll()
+      .where('id', '=', d.subscription_id)
+      .executeTakeFirst();
     if (!sub) return; // deleted meanwhile; its deliveries went with it
     const startedAt = clock.now();
     let result: SendResult;
     try {
       const timestamp = Math.floor(startedAt.getTime() / 1000);
       const headers = {
-        'content-type': 'application/json', 'user-agent': 'posfleet-hooks/1',
-        'webhook-id': d.id, 'webhook-timestamp': String(timestamp),
+        'content-type': 'application/json',
+        'user-agent': 'posfleet-hooks/1',
+        'webhook-id': d.id,
+        'webhook-timestamp': String(timestamp),
         'webhook-signature': signatureHeader(await signingSecrets(sub), d.id, timestamp, d.body),
       };
-      result = await postWebhook(sub.url, headers, d.body, { timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate });
+      result = await postWebhook(sub.url, headers, d.body, {
+        timeoutMs: opts.timeoutMs,
+        allowPrivate: opts.allowPrivate,
+      });
     } catch (err) {
       result = { ok: false, status: null, latencyMs: 0, error: (err as Error).message, response: null };
     }
-    const disabled = await recordAttempt({ db, clock, outbox: deps.outbox, disableAfterMs: opts.disableAfterMs }, d, sub, startedAt, result);
+    const disabled = await recordAttempt(
+      { db, clock, outbox: deps.outbox, disableAfterMs: opts.disableAfterMs },
+      d,
+      sub,
+      startedAt,
+      result,
+    );
     deps.onAttempt?.(result.ok, result.latencyMs, disabled);
-    log[result.ok ? 'debug' : 'info']({ deliveryId: d.id, hookId: sub.id, eventType: d.event_type, attempt: d.attempts + 1, status: result.status, latencyMs: result.latencyMs, error: result.error }, result.ok ? 'webhook delivered' : 'webhook attempt failed');
+    log[result.ok ? 'debug' : 'info'](
+      {
+        deliveryId: d.id,
+        hookId: sub.id,
+        eventType: d.event_type,
+        attempt: d.attempts + 1,
+        status: result.status,
+        latencyMs: result.latencyMs,
+        error: result.error,
+      },
+      result.ok ? 'webhook delivered' : 'webhook attempt failed',
+    );
     if (disabled) {
       log.warn({ hookId: sub.id }, 'webhook endpoint disabled after failing too long');
       deps.outbox.notify();
@@ -132,13 +164,15 @@ export function createDeliveryWorker(deps: {
       return;
     }
     running = true;
-    current = runDue().catch((err: unknown) => log.error({ err }, 'webhook delivery pass failed')).finally(() => {
-      running = false;
-      if (again) {
-        again = false;
-        wake();
-      }
-    });
+    current = runDue()
+      .catch((err: unknown) => log.error({ err }, 'webhook delivery pass failed'))
+      .finally(() => {
+        running = false;
+        if (again) {
+          again = false;
+          wake();
+        }
+      });
   }
 
   /** Production loop: wakes on outbox.notify() and every `intervalMs` (jittered). */

@@ -15,10 +15,18 @@ export function requireRole(role: Role): MiddlewareHandler<HttpEnv> {
     const token = bearerToken(c.req.header('authorization'));
     const principal = token ? await c.get('authenticate')(token) : null;
     if (!principal) {
-      throw new DomainError('unauthorized', 'unauthorized', 'a valid API key is required (Authorization: Bearer <key>)');
+      throw new DomainError(
+        'unauthorized',
+        'unauthorized',
+        'a valid API key is required (Authorization: Bearer <key>)',
+      );
     }
     if (!roleAllows(principal.role, role)) {
-      throw new DomainError('forbidden', 'forbidden', `this action needs the ${role} role; the key has ${principal.role}`);
+      throw new DomainError(
+        'forbidden',
+        'forbidden',
+        `this action needs the ${role} role; the key has ${principal.role}`,
+      );
     }
     c.set('principal', principal);
     await next();

@@ -38,7 +38,10 @@ export function body<T extends z.ZodType>(schema: T) {
 }
 
 /** Common route options: role guard, bearer security, error responses. */
-export function guarded(role: Role, tag: string): {
+export function guarded(
+  role: Role,
+  tag: string,
+): {
   middleware: MiddlewareHandler<HttpEnv>[];
   security: { bearerAuth: string[] }[];
   tags: string[];

@@ -39,7 +39,17 @@ export function createHttpApp(deps: HttpDeps): OpenAPIHono<HttpEnv> {
     const ms = performance.now() - started;
     const route = c.req.routePath || 'unmatched';
     deps.metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, ms / 1000);
-    log.info({ method: c.req.method, path: c.req.path, route, status: c.res.status, ms: Math.round(ms * 10) / 10, key: c.get('principal')?.keyId }, 'request');
+    log.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        route,
+        status: c.res.status,
+        ms: Math.round(ms * 10) / 10,
+        key: c.get('principal')?.keyId,
+      },
+      'request',
+    );
   });
   app.onError(onError);
   app.notFound((c) => errorResponse(c, 404, 'route_not_found', `no route for ${c.req.method} ${c.req.path}`));

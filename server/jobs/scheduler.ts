@@ -46,14 +46,18 @@ export function createScheduler(deps: { handle: DbHandle; log: Logger }) {
 
   function add(job: JobSpec): void {
     if (!cron.validate(job.cron)) throw new Error(`job ${job.name}: invalid cron expression '${job.cron}'`);
-    const task = cron.schedule(job.cron, async () => {
-      const jitter = Math.floor(Math.random() * (job.jitterMs ?? 0));
-      if (jitter) await new Promise((r) => setTimeout(r, jitter).unref());
-      if (stopped) return;
-      const p = runNow(job).catch((err: unknown) => deps.log.error({ err, job: job.name }, 'job failed'));
-      running.add(p);
-      await p.finally(() => running.delete(p));
-    }, { name: job.name, noOverlap: true, ...(job.timezone && { timezone: job.timezone }) });
+    const task = cron.schedule(
+      job.cron,
+      async () => {
+        const jitter = Math.floor(Math.random() * (job.jitterMs ?? 0));
+        if (jitter) await new Promise((r) => setTimeout(r, jitter).unref());
+        if (stopped) return;
+        const p = runNow(job).catch((err: unknown) => deps.log.error({ err, job: job.name }, 'job failed'));
+        running.add(p);
+        await p.finally(() => running.delete(p));
+      },
+      { name: job.name, noOverlap: true, ...(job.timezone && { timezone: job.timezone }) },
+    );
     tasks.push(task);
   }
 

@@ -74,15 +74,23 @@ describe('accept lanes', () => {
     const second: Socket[] = [];
     const a = await listening((s) => first.push(s));
     const b = await listening((s) => second.push(s));
-    const lanes = widenAccept([
-      { server: a.server, onConnection: (s) => first.push(s) },
-      { server: b.server, onConnection: (s) => second.push(s) },
-    ], { lanes: 4, backlog: BACKLOG, log });
-    cleanup.push(async () => { await lanes.close(); });
+    const lanes = widenAccept(
+      [
+        { server: a.server, onConnection: (s) => first.push(s) },
+        { server: b.server, onConnection: (s) => second.push(s) },
+      ],
+      { lanes: 4, backlog: BACKLOG, log },
+    );
+    cleanup.push(async () => {
+      await lanes.close();
+    });
     track(a.server);
     track(b.server);
     await until(() => lanes.count === 6);
-    const [toA, toB] = await Promise.all([acceptsPerTurn(a.port, 12, () => first.length), acceptsPerTurn(b.port, 12, () => second.length)]);
+    const [toA, toB] = await Promise.all([
+      acceptsPerTurn(a.port, 12, () => first.length),
+      acceptsPerTurn(b.port, 12, () => second.length),
+    ]);
     expect([first.length, second.length]).toEqual([12, 12]);
     expect(Math.max(...toA, ...toB)).toBeGreaterThan(1);
     for (const s of [...first, ...second]) s.destroy();
@@ -91,7 +99,10 @@ describe('accept lanes', () => {
   it('stops accepting on every lane once closed', async () => {
     let after = 0;
     let closed = false;
-    const count = (s: Socket) => { if (closed) after++; s.destroy(); };
+    const count = (s: Socket) => {
+      if (closed) after++;
+      s.destroy();
+    };
     const { server, port } = await listening(count);
     const lanes = widenAccept([{ server, onConnection: count }], { lanes: 4, backlog: BACKLOG, log });
     await until(() => lanes.count === 3);
@@ -101,7 +112,10 @@ describe('accept lanes', () => {
     // Refused, or (in a busy test run) answered by whoever took the port since: never by a lane of ours.
     const outcome = await new Promise<string>((resolve) => {
       const c = connect(port, '127.0.0.1');
-      c.on('connect', () => { c.destroy(); resolve('connected'); });
+      c.on('connect', () => {
+        c.destroy();
+        resolve('connected');
+      });
       c.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
     });
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));

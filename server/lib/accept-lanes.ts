@@ -43,18 +43,25 @@ export function widenAccept(listeners: Listener[], opts: { lanes: number; backlo
   const handles = listeners.map((l) => (l.server as unknown as { _handle?: object })._handle);
   const wanted = copies * listeners.length;
   const lanes: AcceptLanes = {
-    get count() { return extra.length; },
+    get count() {
+      return extra.length;
+    },
     async close() {
       closed = true;
       const pending = helper;
       // A helper still answering may have copies in flight: each keeps the port
       // bound until it arrives and is closed, so wait for its channel to end.
-      const gone = pending?.connected ? new Promise<void>((resolve) => {
-        pending.once('disconnect', resolve);
-        setTimeout(resolve, 2_000).unref();
-      }) : undefined;
+      const gone = pending?.connected
+        ? new Promise<void>((resolve) => {
+            pending.once('disconnect', resolve);
+            setTimeout(resolve, 2_000).unref();
+          })
+        : undefined;
       pending?.kill();
-      await Promise.all([gone, ...extra.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve())))]);
+      await Promise.all([
+        gone,
+        ...extra.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+      ]);
     },
   };
   if (copies <= 0 || listeners.length === 0 || process.platform === 'win32' || handles.some((h) => !h)) return lanes;
@@ -67,10 +74,16 @@ export function widenAccept(listeners: Listener[], opts: { lanes: number; backlo
     clearTimeout(giveUp);
     helper?.kill();
     helper = undefined;
-    if (problem && !closed) opts.log.warn({ problem, lanes: extra.length + listeners.length }, 'could not add accept lanes; listeners accept one connection per event-loop turn');
+    if (problem && !closed)
+      opts.log.warn(
+        { problem, lanes: extra.length + listeners.length },
+        'could not add accept lanes; listeners accept one connection per event-loop turn',
+      );
   }
   helper.on('error', (err) => finish(err.message));
-  helper.on('exit', () => { if (extra.length < wanted) finish('helper exited early'); });
+  helper.on('exit', () => {
+    if (extra.length < wanted) finish('helper exited early');
+  });
   helper.on('message', (m: { listener?: number }, copy) => {
     if (!copy || typeof copy !== 'object') return;
     const target = listeners[m?.listener ?? -1];
@@ -82,6 +95,6 @@ export function widenAccept(listeners: Listener[], opts: { lanes: number; backlo
     extra.push(lane);
     if (extra.length === wanted) finish();
   });
-  handles.forEach((handle, listener) => helper!.send({ listener, copies }, handle as never));
+  for (const [listener, handle] of handles.entries()) helper!.send({ listener, copies }, handle as never);
   return lanes;
 }

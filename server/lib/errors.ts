@@ -1,7 +1,14 @@
 // Services speak domain errors; server/http/errors.ts alone maps them to HTTP.
 export const ERROR_KINDS = [
-  'bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict',
-  'too_large', 'unprocessable', 'rate_limited', 'unavailable',
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'too_large',
+  'unprocessable',
+  'rate_limited',
+  'unavailable',
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 

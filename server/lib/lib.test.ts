@@ -15,7 +15,13 @@ describe('Batcher', () => {
   });
   it('rejects every item of a failed batch and keeps working', async () => {
     let fail = true;
-    const b = new Batcher<number>({ maxItems: 2, maxDelayMs: 1, flush: async () => { if (fail) throw new Error('db down'); } });
+    const b = new Batcher<number>({
+      maxItems: 2,
+      maxDelayMs: 1,
+      flush: async () => {
+        if (fail) throw new Error('db down');
+      },
+    });
     await expect(Promise.all([b.add(1), b.add(2)])).rejects.toThrow('db down');
     fail = false;
     await expect(b.add(3)).resolves.toBeUndefined();
@@ -23,8 +29,12 @@ describe('Batcher', () => {
   it('fails only the bad item of a batch, writing its batch-mates one by one', async () => {
     const written: number[] = [];
     const b = new Batcher<number>({
-      maxItems: 10, maxDelayMs: 1,
-      flush: async (items) => { if (items.includes(13)) throw new Error('refused: 13'); written.push(...items); },
+      maxItems: 10,
+      maxDelayMs: 1,
+      flush: async (items) => {
+        if (items.includes(13)) throw new Error('refused: 13');
+        written.push(...items);
+      },
     });
     const results = await Promise.allSettled([1, 13, 2].map((i) => b.add(i)));
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
@@ -33,15 +43,23 @@ describe('Batcher', () => {
   it('tries a batch again when the error says it may (a deadlock)', async () => {
     let calls = 0;
     const b = new Batcher<number>({
-      maxItems: 10, maxDelayMs: 1, retryable: (err) => (err as Error).message === 'deadlock',
-      flush: async () => { if (++calls === 1) throw new Error('deadlock'); },
+      maxItems: 10,
+      maxDelayMs: 1,
+      retryable: (err) => (err as Error).message === 'deadlock',
+      flush: async () => {
+        if (++calls === 1) throw new Error('deadlock');
+      },
     });
     await expect(b.add(1)).resolves.toBeUndefined();
     expect(calls).toBe(2);
   });
   it('drains what is queued and refuses adds once closed', async () => {
     const seen: number[] = [];
-    const b = new Batcher<number>({ maxItems: 100, maxDelayMs: 10_000, flush: async (items) => void seen.push(...items) });
+    const b = new Batcher<number>({
+      maxItems: 100,
+      maxDelayMs: 10_000,
+      flush: async (items) => void seen.push(...items),
+    });
     const p = b.add(1);
     await b.close();
     await p;
@@ -77,7 +95,16 @@ describe('secrets and ids', () => {
 describe('config', () => {
   it('has the documented defaults', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 8080, mqttPort: 1883, host: '0.0.0.0', dataDir: './data', databaseUrl: undefined, logLevel: 'info', hooksAllowPrivate: false, publicUrl: 'http://localhost:8080' });
+    expect(c).toMatchObject({
+      port: 8080,
+      mqttPort: 1883,
+      host: '0.0.0.0',
+      dataDir: './data',
+      databaseUrl: undefined,
+      logLevel: 'info',
+      hooksAllowPrivate: false,
+      publicUrl: 'http://localhost:8080',
+    });
     expect(Object.isFrozen(c)).toBe(true);
   });
   it('names the bad setting in one line', () => {
@@ -89,6 +116,8 @@ describe('config', () => {
   it('never prints a secret in its refusal', () => {
     expect(() => loadConfig({ POSFLEET_ADMIN_TOKEN: 'short-secret' })).toThrow(/POSFLEET_ADMIN_TOKEN=\(hidden\)/);
     expect(() => loadConfig({ URL_SIGNING_SECRET: 'tiny' })).toThrow(/URL_SIGNING_SECRET=\(hidden\)/);
-    expect(() => loadConfig({ DATABASE_URL: 'mysql://app:hunter2@db/x' })).toThrow('DATABASE_URL="mysql://app:***@db/x"');
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://app:hunter2@db/x' })).toThrow(
+      'DATABASE_URL="mysql://app:***@db/x"',
+    );
   });
 });

@@ -8,10 +8,13 @@ describe('createLoader', () => {
 
   function squares() {
     const calls: number[][] = [];
-    const loader = createLoader(async (keys: number[]) => {
-      calls.push(keys);
-      return new Map(keys.filter((k) => k >= 0).map((k) => [k, k * k]));
-    }, { maxDelayMs: 5, maxKeys: 3 });
+    const loader = createLoader(
+      async (keys: number[]) => {
+        calls.push(keys);
+        return new Map(keys.filter((k) => k >= 0).map((k) => [k, k * k]));
+      },
+      { maxDelayMs: 5, maxKeys: 3 },
+    );
     return { calls, loader };
   }
 
@@ -39,20 +42,31 @@ describe('createLoader', () => {
 
   it('rejects every waiter of a failed batch and keeps working', async () => {
     let fail = true;
-    const loader = createLoader(async (keys: string[]) => {
-      if (fail) throw new Error('db down');
-      return new Map(keys.map((k) => [k, k.toUpperCase()]));
-    }, { maxDelayMs: 1 });
-    const failed = [loader.load('a'), loader.load('b'), loader.load('a')].map((p) => p.then(() => 'ok', (err: Error) => err.message));
+    const loader = createLoader(
+      async (keys: string[]) => {
+        if (fail) throw new Error('db down');
+        return new Map(keys.map((k) => [k, k.toUpperCase()]));
+      },
+      { maxDelayMs: 1 },
+    );
+    const failed = [loader.load('a'), loader.load('b'), loader.load('a')].map((p) =>
+      p.then(
+        () => 'ok',
+        (err: Error) => err.message,
+      ),
+    );
     expect(await Promise.all(failed)).toEqual(['db down', 'db down', 'db down']);
     fail = false;
     expect(await loader.load('c')).toBe('C');
   });
 
   it('rejects the batch when fetchMany throws before returning a promise', async () => {
-    const loader = createLoader<string, string>(() => {
-      throw new Error('bad keys');
-    }, { maxDelayMs: 1 });
+    const loader = createLoader<string, string>(
+      () => {
+        throw new Error('bad keys');
+      },
+      { maxDelayMs: 1 },
+    );
     await expect(loader.load('x')).rejects.toThrow('bad keys');
   });
 });

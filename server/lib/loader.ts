@@ -18,7 +18,10 @@ interface Waiter<V> {
   reject: (err: unknown) => void;
 }
 
-export function createLoader<K, V>(fetchMany: (keys: K[]) => Promise<Map<K, V>>, opts: LoaderOptions = {}): Loader<K, V> {
+export function createLoader<K, V>(
+  fetchMany: (keys: K[]) => Promise<Map<K, V>>,
+  opts: LoaderOptions = {},
+): Loader<K, V> {
   const maxDelayMs = opts.maxDelayMs ?? 5;
   const maxKeys = opts.maxKeys ?? 1_000;
   let pending = new Map<K, Waiter<V>[]>();
@@ -30,10 +33,16 @@ export function createLoader<K, V>(fetchMany: (keys: K[]) => Promise<Map<K, V>>,
     const batch = pending;
     pending = new Map();
     // Promise.resolve().then: a fetchMany that throws synchronously still rejects only its waiters.
-    Promise.resolve().then(() => fetchMany([...batch.keys()])).then(
-      (found) => { for (const [key, waiters] of batch) for (const w of waiters) w.resolve(found.get(key)); },
-      (err: unknown) => { for (const waiters of batch.values()) for (const w of waiters) w.reject(err); },
-    );
+    Promise.resolve()
+      .then(() => fetchMany([...batch.keys()]))
+      .then(
+        (found) => {
+          for (const [key, waiters] of batch) for (const w of waiters) w.resolve(found.get(key));
+        },
+        (err: unknown) => {
+          for (const waiters of batch.values()) for (const w of waiters) w.reject(err);
+        },
+      );
   }
 
   function load(key: K): Promise<V | undefined> {

@@ -4,8 +4,15 @@ export type { Logger };
 
 // Secrets never reach a log line, whatever a caller passes by mistake.
 const REDACT = [
-  'password', 'token', 'secret', 'authorization', '*.password', '*.token', '*.secret',
-  'req.headers.authorization', 'headers.authorization',
+  'password',
+  'token',
+  'secret',
+  'authorization',
+  '*.password',
+  '*.token',
+  '*.secret',
+  'req.headers.authorization',
+  'headers.authorization',
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

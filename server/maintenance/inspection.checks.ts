@@ -2,38 +2,50 @@
 // software (versions against the newest released or reported, security patch age) and
 // network (presence, signal, latency), each pass / attention / fail.
 import semver from 'semver';
+import type { Heartbeat } from '../../protocol/messages.ts';
 
 export const VERDICTS = ['pass', 'attention', 'fail'] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
-export interface Check { verdict: Verdict; detail: string }
+/** The vitals a terminal last reported (its latest heartbeat's parts). */
+export type Vitals = Partial<Pick<Heartbeat, 'battery' | 'printer' | 'net' | 'security'>>;
+
+export interface Check {
+  verdict: Verdict;
+  detail: string;
+}
 
 export interface InspectionInput {
   model: string;
   firmware: string | null;
   apps: Record<string, string>;
-  vitals: Record<string, any> | null;
+  vitals: Vitals | null;
   readerErrorRate: number | null;
   presence: string | null;
   now: Date;
 }
 
-export interface Newest { firmware: Map<string, string>; apps: Map<string, string> }
+export interface Newest {
+  firmware: Map<string, string>;
+  apps: Map<string, string>;
+}
 
 const worse = (a: Verdict, b: Verdict): Verdict => (VERDICTS.indexOf(a) >= VERDICTS.indexOf(b) ? a : b);
 const check = (verdict: Verdict, detail: string): Check => ({ verdict, detail });
 
-function battery(v: Record<string, any> | undefined): Check {
+function battery(v: Vitals['battery']): Check {
   if (!v) return check('pass', 'no battery (mains powered)');
-  if (typeof v.healthPct === 'number' && v.healthPct < 60) return check('fail', `battery health ${v.healthPct} % (replace below 60 %)`);
+  if (typeof v.healthPct === 'number' && v.healthPct < 60)
+    return check('fail', `battery health ${v.healthPct} % (replace below 60 %)`);
   if (typeof v.healthPct === 'number' && v.healthPct < 70) return check('attention', `battery health ${v.healthPct} %`);
   return check('pass', `battery health ${v.healthPct ?? '?'} %, charge ${v.pct ?? '?'} %`);
 }
 
-function printer(v: Record<string, any> | undefined): Check {
+function printer(v: Vitals['printer']): Check {
   if (!v) return check('pass', 'no printer');
-  if (['jam', 'fault', 'overheat'].includes(v.state)) return check('fail', `printer ${v.state}`);
-  if (['no_paper', 'paper_low', 'cover_open'].includes(v.state)) return check('attention', `printer ${v.state}`);
+  if (v.state === 'jam' || v.state === 'fault' || v.state === 'overheat') return check('fail', `printer ${v.state}`);
+  if (v.state === 'no_paper' || v.state === 'paper_low' || v.state === 'cover_open')
+    return check('attention', `printer ${v.state}`);
   return check('pass', `printer ${v.state ?? 'ok'}`);
 }
 
@@ -53,7 +65,9 @@ function software(i: InspectionInput, newest: Newest): Check {
     const latest = newest.apps.get(name);
     if (latest && semver.valid(version) && semver.lt(version, latest)) behind.push(`${name} ${version} < ${latest}`);
   }
-  return behind.length ? check('attention', behind.join('; ')) : check('pass', `firmware ${i.firmware ?? '?'} is the newest released`);
+  return behind.length
+    ? check('attention', behind.join('; '))
+    : check('pass', `firmware ${i.firmware ?? '?'} is the newest released`);
 }
 
 function patch(level: string | undefined, now: Date): Check {
@@ -67,19 +81,25 @@ function patch(level: string | undefined, now: Date): Check {
 function network(i: InspectionInput): Check {
   if (!i.presence) return check('attention', 'never heard from');
   if (i.presence === 'offline' || i.presence === 'missing') return check('fail', `terminal ${i.presence}`);
-  const net = i.vitals?.net as Record<string, any> | undefined;
+  const net = i.vitals?.net;
   const notes: string[] = [];
   if (typeof net?.signalDbm === 'number' && net.signalDbm < -105) notes.push(`weak signal ${net.signalDbm} dBm`);
   if (typeof net?.latencyMs === 'number' && net.latencyMs > 1000) notes.push(`latency ${net.latencyMs} ms`);
   if (i.presence === 'late') notes.push('heartbeat late');
-  return notes.length ? check('attention', notes.join('; ')) : check('pass', `${i.presence}, ${net?.type ?? 'network'} ${net?.signalDbm ?? ''}`.trim());
+  return notes.length
+    ? check('attention', notes.join('; '))
+    : check('pass', `${i.presence}, ${net?.type ?? 'network'} ${net?.signalDbm ?? ''}`.trim());
 }
 
 export function inspectDevice(i: InspectionInput, newest: Newest): { verdict: Verdict; checks: Record<string, Check> } {
-  const v = i.vitals ?? {};
+  const v: Vitals = i.vitals ?? {};
   const checks = {
-    battery: battery(v.battery), printer: printer(v.printer), reader: reader(i.readerErrorRate),
-    software: software(i, newest), securityPatch: patch(v.security?.patchLevel, i.now), network: network(i),
+    battery: battery(v.battery),
+    printer: printer(v.printer),
+    reader: reader(i.readerErrorRate),
+    software: software(i, newest),
+    securityPatch: patch(v.security?.patchLevel, i.now),
+    network: network(i),
   };
   return { verdict: Object.values(checks).reduce<Verdict>((acc, c) => worse(acc, c.verdict), 'pass'), checks };
 }

@@ -23,22 +23,40 @@ export function createReports(deps: { db: Db; clock: Clock; leadDays: number }) 
 
   async function fleet() {
     const due = new Date(deps.clock.nowMs() + deps.leadDays * 86_400_000);
-    const [byStatus, byPresence, byHealth, byModel, byFirmware, byMerchant, tickets, maintenanceDue] = await Promise.all([
-      countBy('d.status', 'true'),
-      countBy(`coalesce(p.state, 'unknown')`),
-      countBy(`CASE h.rank WHEN 3 THEN 'critical' WHEN 2 THEN 'warning' WHEN 1 THEN 'info' ELSE 'ok' END`),
-      countBy('d.model'),
-      countBy(`coalesce(d.firmware, 'unknown')`),
-      countBy(`coalesce(d.merchant_id, 'none')`),
-      db.selectFrom('tickets').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute(),
-      db.selectFrom('device_predictions').select(['kind', (eb) => eb.fn.countAll<number>().as('n')]).where('due_at', '<=', due).groupBy('kind').execute(),
-    ]);
+    const [byStatus, byPresence, byHealth, byModel, byFirmware, byMerchant, tickets, maintenanceDue] =
+      await Promise.all([
+        countBy('d.status', 'true'),
+        countBy(`coalesce(p.state, 'unknown')`),
+        countBy(`CASE h.rank WHEN 3 THEN 'critical' WHEN 2 THEN 'warning' WHEN 1 THEN 'info' ELSE 'ok' END`),
+        countBy('d.model'),
+        countBy(`coalesce(d.firmware, 'unknown')`),
+        countBy(`coalesce(d.merchant_id, 'none')`),
+        db
+          .selectFrom('tickets')
+          .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+          .groupBy('state')
+          .execute(),
+        db
+          .selectFrom('device_predictions')
+          .select(['kind', (eb) => eb.fn.countAll<number>().as('n')])
+          .where('due_at', '<=', due)
+          .groupBy('kind')
+          .execute(),
+      ]);
     return {
       generatedAt: deps.clock.now().toISOString(),
       devices: Object.values(byStatus).reduce((a, b) => a + b, 0),
-      byStatus, byPresence, byHealth, byModel, byFirmware, byMerchant,
+      byStatus,
+      byPresence,
+      byHealth,
+      byModel,
+      byFirmware,
+      byMerchant,
       tickets: Object.fromEntries(tickets.map((t) => [t.state, Number(t.n)])),
-      maintenanceDueWithinLead: { leadDays: deps.leadDays, ...Object.fromEntries(maintenanceDue.map((m) => [m.kind, Number(m.n)])) },
+      maintenanceDueWithinLead: {
+        leadDays: deps.leadDays,
+        ...Object.fromEntries(maintenanceDue.map((m) => [m.kind, Number(m.n)])),
+      },
     };
   }
 

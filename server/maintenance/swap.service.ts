@@ -19,12 +19,23 @@ export function createSwap(deps: { db: Db; devices: Devices; tickets: Tickets; a
     const old = await devices.require(t.device_id);
     const spare = await devices.require(spareDeviceId);
     if (spare.id === old.id) throw unprocessable('same_device', 'the spare must be another terminal');
-    if (spare.status !== 'active') throw unprocessable('spare_not_active', `spare ${spare.id} is ${spare.status}; it must be active`);
+    if (spare.status !== 'active')
+      throw unprocessable('spare_not_active', `spare ${spare.id} is ${spare.status}; it must be active`);
     const { revision: _revision, v: _v, ...config } = old.config as Record<string, unknown>;
-    await devices.update(actor, spare.id, { merchantId: old.merchant_id, tags: old.tags, timezone: old.timezone, config });
+    await devices.update(actor, spare.id, {
+      merchantId: old.merchant_id,
+      tags: old.tags,
+      timezone: old.timezone,
+      config,
+    });
     if (old.status !== 'decommissioned') await devices.decommission(actor, old.id);
     await alerts.resolveForDevice(old.id, 'device_retired');
-    return tickets.update(actor, ticketId, { state: 'resolved', resolution: `swapped for ${spare.id} (serial ${spare.serial})` }, { replacementDeviceId: spare.id });
+    return tickets.update(
+      actor,
+      ticketId,
+      { state: 'resolved', resolution: `swapped for ${spare.id} (serial ${spare.serial})` },
+      { replacementDeviceId: spare.id },
+    );
   }
 
   return { swap };

@@ -5,7 +5,9 @@ describe('ticket state machine', () => {
   it('walks every transition in the table and refuses the rest', () => {
     for (const from of TICKET_STATES) {
       for (const to of TICKET_STATES) {
-        expect(canTicketTransition(from, to), `${from} → ${to}`).toBe((TICKET_TRANSITIONS[from] as readonly string[]).includes(to));
+        expect(canTicketTransition(from, to), `${from} → ${to}`).toBe(
+          (TICKET_TRANSITIONS[from] as readonly string[]).includes(to),
+        );
       }
     }
     expect(canTicketTransition('in_progress', 'scheduled')).toBe(false);

@@ -10,7 +10,11 @@ export function checkPublish(clientId: string, topic: string): AclVerdict {
   // The common case, without splitting: the client's own `fleet/{clientId}/{uplink kind}`
   // (the client id was checked against the device id pattern at CONNECT).
   const at = OWN_PREFIX.length + clientId.length;
-  if (topic.startsWith(OWN_PREFIX) && topic.startsWith(clientId, OWN_PREFIX.length) && topic.charCodeAt(at) === 47 /* / */) {
+  if (
+    topic.startsWith(OWN_PREFIX) &&
+    topic.startsWith(clientId, OWN_PREFIX.length) &&
+    topic.charCodeAt(at) === 47 /* / */
+  ) {
     const kind = topic.slice(at + 1);
     if (isUplinkKind(kind)) return { ok: true, kind };
   }

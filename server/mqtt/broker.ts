@@ -16,7 +16,10 @@ export interface BrokerDeps {
   log: Logger;
   metrics: Metrics;
   maxPacketBytes: number;
-  authenticateDevice: (id: string, password: Buffer | undefined) => Promise<'ok' | 'bad_credentials' | 'not_authorized'>;
+  authenticateDevice: (
+    id: string,
+    password: Buffer | undefined,
+  ) => Promise<'ok' | 'bad_credentials' | 'not_authorized'>;
   route: Router;
   onConnected: (deviceId: string) => void;
   onDisconnected: (deviceId: string) => void;
@@ -34,7 +37,10 @@ export class Broker implements DeviceLink {
   readonly #retained = new Map<string, number>();
   /** When each session's CONNECT reached the credential check (for the connect-time histogram). */
   readonly #connecting = new WeakMap<Client, number>();
-  private constructor(readonly aedes: Aedes, private readonly deps: BrokerDeps) {
+  private constructor(
+    readonly aedes: Aedes,
+    private readonly deps: BrokerDeps,
+  ) {
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -62,12 +68,20 @@ export class Broker implements DeviceLink {
     const conn = new GuardedConnection(socket, this.deps.maxPacketBytes, (verdict) => {
       if (verdict.reason !== 'oversize') return;
       this.deps.metrics.mqttOversize.inc();
-      this.deps.log.warn({ remote: socket.remoteAddress, announced: verdict.announced, limit: this.deps.maxPacketBytes }, 'oversized MQTT packet; connection cut');
+      this.deps.log.warn(
+        { remote: socket.remoteAddress, announced: verdict.announced, limit: this.deps.maxPacketBytes },
+        'oversized MQTT packet; connection cut',
+      );
     });
     this.aedes.handle(conn);
   }
 
-  #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
+  #authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (err: AuthenticateError | null, ok: boolean | null) => void,
+  ): void {
     const log = this.deps.log.child({ clientId: client.id });
     const refuse = (code: 4 | 5, reason: string) => {
       this.deps.metrics.mqttConnects.inc({ result: reason });
@@ -79,19 +93,27 @@ export class Broker implements DeviceLink {
     if (client.id !== username) return refuse(5, 'client_id_mismatch');
     const started = performance.now();
     this.#connecting.set(client, started);
-    this.deps.authenticateDevice(username, password).then((verdict) => {
-      this.deps.metrics.mqttAuthSeconds.observe((performance.now() - started) / 1000);
-      if (verdict === 'bad_credentials') return refuse(4, 'bad_credentials');
-      if (verdict === 'not_authorized') return refuse(5, 'not_authorized');
-      this.deps.metrics.mqttConnects.inc({ result: 'ok' });
-      done(null, true);
-    }, (err: unknown) => {
-      log.error({ err }, 'device authentication failed');
-      refuse(5, 'auth_unavailable');
-    });
+    this.deps.authenticateDevice(username, password).then(
+      (verdict) => {
+        this.deps.metrics.mqttAuthSeconds.observe((performance.now() - started) / 1000);
+        if (verdict === 'bad_credentials') return refuse(4, 'bad_credentials');
+        if (verdict === 'not_authorized') return refuse(5, 'not_authorized');
+        this.deps.metrics.mqttConnects.inc({ result: 'ok' });
+        done(null, true);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'device authentication failed');
+        refuse(5, 'auth_unavailable');
+      },
+    );
   }
 
-  #authorizePublish(client: Client | null, topic: string, packet: { payload: Buffer | string; retain: boolean }, done: (err?: Error | null) => void): void {
+  #authorizePublish(
+    client: Client | null,
+    topic: string,
+    packet: { payload: Buffer | string; retain: boolean },
+    done: (err?: Error | null) => void,
+  ): void {
     if (!client) return done(new Error('no client')); // stale wills of another broker instance
     const verdict = checkPublish(client.id, topic);
     if (!verdict.ok || !isUplinkKind(verdict.kind)) {
@@ -103,10 +125,16 @@ export class Broker implements DeviceLink {
     packet.retain = false; // terminals never leave retained messages behind
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     // PUBACK is written only after this callback: durability comes from here.
-    this.deps.route(client.id, verdict.kind, payload).then(() => done(null), (err: Error) => {
-      this.deps.log.error({ err, clientId: client.id, topic }, 'message not persisted; no PUBACK, terminal will resend');
-      done(err);
-    });
+    this.deps.route(client.id, verdict.kind, payload).then(
+      () => done(null),
+      (err: Error) => {
+        this.deps.log.error(
+          { err, clientId: client.id, topic },
+          'message not persisted; no PUBACK, terminal will resend',
+        );
+        done(err);
+      },
+    );
   }
 
   /**
@@ -120,7 +148,9 @@ export class Broker implements DeviceLink {
   #endUplinksHere(): void {
     // aedes' typings know only publish(packet, done); at run time it is publish(packet, client?, done).
     type Done = (err?: Error | null) => void;
-    const aedes = this.aedes as unknown as { publish(packet: unknown, client: Client | Done | null, done?: Done): void };
+    const aedes = this.aedes as unknown as {
+      publish(packet: unknown, client: Client | Done | null, done?: Done): void;
+    };
     const fanOut = aedes.publish.bind(aedes);
     aedes.publish = (packet, client, done) => {
       if (client && typeof client === 'object') return done?.(null);
@@ -128,7 +158,11 @@ export class Broker implements DeviceLink {
     };
   }
 
-  #authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void {
+  #authorizeSubscribe(
+    client: Client,
+    sub: Subscription,
+    done: (err: Error | null, sub?: Subscription | null) => void,
+  ): void {
     const verdict = checkSubscribe(client.id, sub.topic);
     if (!verdict.ok) {
       this.deps.metrics.mqttRejected.inc({ reason: `subscribe_${verdict.reason}` });
@@ -170,7 +204,14 @@ export class Broker implements DeviceLink {
   #publish(deviceId: string, kind: DownlinkKind, payload: unknown, retain: boolean): Promise<void> {
     return new Promise((resolve, reject) => {
       this.aedes.publish(
-        { cmd: 'publish', topic: topicFor(deviceId, kind), payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain, dup: false },
+        {
+          cmd: 'publish',
+          topic: topicFor(deviceId, kind),
+          payload: Buffer.from(JSON.stringify(payload)),
+          qos: 1,
+          retain,
+          dup: false,
+        },
         (err) => (err ? reject(err) : resolve()),
       );
     });

@@ -25,7 +25,8 @@ describe('topic ACL', () => {
   });
   it('accepts only device-id shaped client ids', () => {
     expect(isAcceptableClientId('dev_01abc')).toBe(true);
-    for (const bad of ['a/b', 'a+b', 'a#', '$SYS', '', 'ab', 'x'.repeat(65)]) expect(isAcceptableClientId(bad)).toBe(false);
+    for (const bad of ['a/b', 'a+b', 'a#', '$SYS', '', 'ab', 'x'.repeat(65)])
+      expect(isAcceptableClientId(bad)).toBe(false);
   });
 });
 

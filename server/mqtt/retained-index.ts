@@ -10,7 +10,10 @@ import { Readable } from 'node:stream';
 // The package's own typings describe its classes, not the factory aedes uses.
 const memory = createRequire(import.meta.url)('aedes-persistence') as () => object;
 
-interface RetainedPacket { topic: string; payload: Buffer | string }
+interface RetainedPacket {
+  topic: string;
+  payload: Buffer | string;
+}
 
 type Persistence = {
   storeRetained(packet: RetainedPacket, cb?: (err: Error | null) => void): unknown;

@@ -30,7 +30,10 @@ const DONE: Promise<void> = Promise.resolve();
 
 export function createRouter(deps: { handlers: UplinkHandlers; log: Logger; metrics: Metrics; now: () => Date }) {
   // A plain predicate per kind that accepts most valid payloads as they are; zod judges the rest.
-  const quickly = Object.fromEntries(Object.entries(uplinkSchemas).map(([k, s]) => [k, compileValidator(s)])) as Record<UplinkKind, ((v: unknown) => boolean) | null>;
+  const quickly = Object.fromEntries(Object.entries(uplinkSchemas).map(([k, s]) => [k, compileValidator(s)])) as Record<
+    UplinkKind,
+    ((v: unknown) => boolean) | null
+  >;
   // The counter of each kind, bound once: labelling on every message hashed the labels every time.
   const messagesIn = new Map<UplinkKind, { inc: () => void }>();
   const countIn = (kind: UplinkKind) => {
@@ -52,12 +55,18 @@ export function createRouter(deps: { handlers: UplinkHandlers; log: Logger; metr
       // JSON may carry "\u0000"; PostgreSQL's jsonb and text refuse it: bad input here, not a failed write later.
       if (text.includes('\\u0000') && hasNul(parsed)) {
         deps.metrics.mqttInvalid.inc({ kind });
-        deps.log.warn({ deviceId, topic: `fleet/${deviceId}/${kind}`, problem: 'a string holds a NUL character (\\u0000)' }, 'payload failed validation; dropped');
+        deps.log.warn(
+          { deviceId, topic: `fleet/${deviceId}/${kind}`, problem: 'a string holds a NUL character (\\u0000)' },
+          'payload failed validation; dropped',
+        );
         return DONE;
       }
     } catch {
       deps.metrics.mqttInvalid.inc({ kind });
-      deps.log.warn({ deviceId, topic: `fleet/${deviceId}/${kind}`, bytes: raw.length }, 'payload is not JSON; dropped');
+      deps.log.warn(
+        { deviceId, topic: `fleet/${deviceId}/${kind}`, bytes: raw.length },
+        'payload is not JSON; dropped',
+      );
       return DONE;
     }
     let payload: unknown = parsed;
@@ -66,7 +75,10 @@ export function createRouter(deps: { handlers: UplinkHandlers; log: Logger; metr
       if (!result.success) {
         deps.metrics.mqttInvalid.inc({ kind });
         const issue = result.error.issues[0];
-        deps.log.warn({ deviceId, topic: `fleet/${deviceId}/${kind}`, field: issue?.path.join('.'), problem: issue?.message }, 'payload failed validation; dropped');
+        deps.log.warn(
+          { deviceId, topic: `fleet/${deviceId}/${kind}`, field: issue?.path.join('.'), problem: issue?.message },
+          'payload failed validation; dropped',
+        );
         return DONE;
       }
       payload = result.data;

@@ -12,7 +12,10 @@
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 
-export type ScanVerdict = { ok: true } | { ok: false; reason: 'oversize'; announced: number } | { ok: false; reason: 'malformed' };
+export type ScanVerdict =
+  | { ok: true }
+  | { ok: false; reason: 'oversize'; announced: number }
+  | { ok: false; reason: 'malformed' };
 
 /** Follows MQTT packet boundaries across chunks and judges each fixed header. */
 export class PacketSizeScanner {
@@ -70,7 +73,13 @@ export class GuardedConnection extends Duplex {
       const verdict = scanner.scan(chunk);
       if (!verdict.ok) {
         onRefused(verdict);
-        this.destroy(new Error(verdict.reason === 'oversize' ? `MQTT packet of ${verdict.announced} bytes exceeds the ${maxBytes} byte limit` : 'malformed MQTT remaining length'));
+        this.destroy(
+          new Error(
+            verdict.reason === 'oversize'
+              ? `MQTT packet of ${verdict.announced} bytes exceeds the ${maxBytes} byte limit`
+              : 'malformed MQTT remaining length',
+          ),
+        );
         return;
       }
       if (!this.push(chunk)) socket.pause();

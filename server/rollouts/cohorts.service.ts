@@ -29,7 +29,6 @@ function cohortView(c: CohortRow) {
   return { id: c.id, name: c.name, filter: c.filter, deviceIds: c.device_ids, createdAt: c.created_at.toISOString() };
 }
 
-
 export function createCohorts(deps: { db: Db; clock: Clock; audit: Audit; healthFilter?: HealthFilter }) {
   const { db, clock, audit } = deps;
 
@@ -44,11 +43,23 @@ export function createCohorts(deps: { db: Db; clock: Clock; audit: Audit; health
     await db.transaction().execute(async (trx) => {
       const taken = await trx.selectFrom('cohorts').select('id').where('name', '=', input.name).executeTakeFirst();
       if (taken) throw conflict('cohort_name_taken', `a cohort named '${input.name}' exists`, { cohortId: taken.id });
-      await trx.insertInto('cohorts').values({
-        id, name: input.name, filter: input.filter ? json(input.filter) : null,
-        device_ids: input.deviceIds ? json([...new Set(input.deviceIds)]) : null, created_at: clock.now(), created_by: actor.keyId,
-      }).execute();
-      await audit.record(trx, actor, { action: 'cohort.created', targetType: 'cohort', targetId: id, details: { name: input.name } });
+      await trx
+        .insertInto('cohorts')
+        .values({
+          id,
+          name: input.name,
+          filter: input.filter ? json(input.filter) : null,
+          device_ids: input.deviceIds ? json([...new Set(input.deviceIds)]) : null,
+          created_at: clock.now(),
+          created_by: actor.keyId,
+        })
+        .execute();
+      await audit.record(trx, actor, {
+        action: 'cohort.created',
+        targetType: 'cohort',
+        targetId: id,
+        details: { name: input.name },
+      });
     });
     return cohortView(await require(id));
   }
@@ -67,12 +78,19 @@ export function createCohorts(deps: { db: Db; clock: Clock; audit: Audit; health
     for (const tag of f.tags ?? []) q = q.where('tags', '@>', JSON.stringify([tag]) as never);
     const rows = (await q.execute()).filter((d) => matchesVersions(d, f.versions));
     if (!(f.presence?.length || f.health?.length) || !deps.healthFilter) return rows;
-    const keep = await deps.healthFilter(rows.map((d) => d.id), { presence: f.presence, health: f.health });
+    const keep = await deps.healthFilter(
+      rows.map((d) => d.id),
+      { presence: f.presence, health: f.health },
+    );
     return rows.filter((d) => keep.has(d.id));
   }
 
   async function list(q: { limit: number; cursor?: string }) {
-    let query = db.selectFrom('cohorts').selectAll().orderBy('id').limit(q.limit + 1);
+    let query = db
+      .selectFrom('cohorts')
+      .selectAll()
+      .orderBy('id')
+      .limit(q.limit + 1);
     const after = decodeCursor(q.cursor);
     if (after) query = query.where('id', '>', after);
     const { rows, nextCursor } = pageOf(await query.execute(), q.limit, (r) => r.id);

@@ -37,11 +37,16 @@ describe('maintenance windows', () => {
 
   it('stays shut during trading hours when asked to', () => {
     const w = new MaintenanceWindow({ cron: '0 * * * *', durationMinutes: 60, outsideTradingHours: true });
-    const hours = [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'] as const, open: '08:00', close: '20:00' }].map((h) => ({ ...h, days: [...h.days] }));
+    const hours = [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'] as const, open: '08:00', close: '20:00' }].map((h) => ({
+      ...h,
+      days: [...h.days],
+    }));
     expect(w.isOpen(at('2026-01-15T10:30:00Z'), 'UTC', hours)).toBe(false); // Thursday 10:30
     expect(w.isOpen(at('2026-01-15T21:30:00Z'), 'UTC', hours)).toBe(true);
     expect(w.isOpen(at('2026-01-17T10:30:00Z'), 'UTC', hours)).toBe(true); // Saturday
-    expect(new Date(w.nextOpen(at('2026-01-15T10:30:00Z'), 'UTC', hours)!).toISOString()).toBe('2026-01-15T20:00:00.000Z');
+    expect(new Date(w.nextOpen(at('2026-01-15T10:30:00Z'), 'UTC', hours)!).toISOString()).toBe(
+      '2026-01-15T20:00:00.000Z',
+    );
   });
 
   it('handles trading spans past midnight', () => {

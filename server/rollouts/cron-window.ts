@@ -5,11 +5,22 @@
 import { WEEKDAYS, type TradingHours } from '../../protocol/http.ts';
 
 interface CronFields {
-  minute: Set<number>; hour: Set<number>; dom: Set<number>; month: Set<number>; dow: Set<number>;
-  domAny: boolean; dowAny: boolean;
+  minute: Set<number>;
+  hour: Set<number>;
+  dom: Set<number>;
+  month: Set<number>;
+  dow: Set<number>;
+  domAny: boolean;
+  dowAny: boolean;
 }
 
-const RANGES: [number, number][] = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 7]];
+const RANGES: [number, number][] = [
+  [0, 59],
+  [0, 23],
+  [1, 31],
+  [1, 12],
+  [0, 7],
+];
 
 function parseField(text: string, [lo, hi]: [number, number]): Set<number> {
   const out = new Set<number>();
@@ -33,7 +44,14 @@ export function parseCron(expr: string): CronFields {
   return { minute, hour, dom, month, dow, domAny: parts[2] === '*', dowAny: parts[4] === '*' };
 }
 
-export interface LocalTime { year: number; month: number; day: number; hour: number; minute: number; weekday: number }
+export interface LocalTime {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  weekday: number;
+}
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 const WD: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
@@ -42,7 +60,16 @@ const WD: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri
 export function localTime(ms: number, timeZone: string): LocalTime {
   let f = formatters.get(timeZone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', weekday: 'short' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      weekday: 'short',
+    });
     formatters.set(timeZone, f);
   }
   const p: Record<string, string> = {};
@@ -69,7 +96,8 @@ export function isTrading(hours: TradingHours, t: LocalTime): boolean {
     const close = toMinutes(span.close);
     if (open < close) {
       if (span.days.includes(today) && minuteOfDay >= open && minuteOfDay < close) return true;
-    } else if (open > close) { // past midnight
+    } else if (open > close) {
+      // past midnight
       if (span.days.includes(today) && minuteOfDay >= open) return true;
       if (span.days.includes(yesterday) && minuteOfDay < close) return true;
     }

@@ -9,7 +9,15 @@ import type { Commands } from '../devices/commands.service.ts';
 import { Batcher } from '../lib/batcher.ts';
 import type { Clock } from '../lib/clock.ts';
 import { inRounds } from '../lib/batcher.ts';
-import { addOwn, advanceMany, moveMany, recordOutcome, verifyMany, type OwnOutcome, type ProgressMove } from './progress-batch.ts';
+import {
+  addOwn,
+  advanceMany,
+  moveMany,
+  recordOutcome,
+  verifyMany,
+  type OwnOutcome,
+  type ProgressMove,
+} from './progress-batch.ts';
 import type { RolloutSpec } from './rollouts.schemas.ts';
 import type { RolloutDeviceRow } from './rollouts.tables.ts';
 import { IN_FLIGHT, OTA_TO_DEVICE, PERMANENT_ERRORS, canDevice, type RolloutDeviceState } from './states.ts';
@@ -59,12 +67,25 @@ function withoutRepeats(items: readonly ReportItem[]): ReportItem[] {
 export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Commands; onChange: () => void }) {
   const { db, clock } = deps;
   // Group commit of OTA reports: the PUBACK waits for the batch, up to 10 ms.
-  const reports = new Batcher<ReportItem>({ maxItems: 2_000, maxDelayMs: 10, flush: writeReports, retryable: isTransientDbError });
+  const reports = new Batcher<ReportItem>({
+    maxItems: 2_000,
+    maxDelayMs: 10,
+    flush: writeReports,
+    retryable: isTransientDbError,
+  });
 
-  async function move(row: RolloutDeviceRow, to: RolloutDeviceState, extra: Record<string, unknown> = {}): Promise<boolean> {
+  async function move(
+    row: RolloutDeviceRow,
+    to: RolloutDeviceState,
+    extra: Record<string, unknown> = {},
+  ): Promise<boolean> {
     if (!canDevice(row.state as RolloutDeviceState, to)) return false;
-    const res = await db.updateTable('rollout_devices').set({ state: to, updated_at: clock.now(), ...extra })
-      .where('rollout_id', '=', row.rollout_id).where('device_id', '=', row.device_id).where('state', '=', row.state)
+    const res = await db
+      .updateTable('rollout_devices')
+      .set({ state: to, updated_at: clock.now(), ...extra })
+      .where('rollout_id', '=', row.rollout_id)
+      .where('device_id', '=', row.device_id)
+      .where('state', '=', row.state)
       .executeTakeFirst();
     const moved = Number(res.numUpdatedRows) > 0;
     if (moved) deps.onChange();
@@ -81,7 +102,11 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
       await move(row, 'queued', { failures, last_error: error, next_attempt_at: new Date(clock.nowMs() + backoff) });
       return;
     }
-    await move(row, code === 'timeout' ? 'timed_out' : 'failed', { failures, last_error: error, finished_at: clock.now() });
+    await move(row, code === 'timeout' ? 'timed_out' : 'failed', {
+      failures,
+      last_error: error,
+      finished_at: clock.now(),
+    });
   }
 
   /**
@@ -126,7 +151,11 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
     for (const item of items) delete item.failure; // from an attempt the batcher is repeating
     let moved = 0;
     for (const round of inRounds(withoutRepeats(items), jobKey)) {
-      moved += await advanceMany(db, clock.now(), round.filter((i): i is ProgressMove & OwnOutcome => 'to' in i));
+      moved += await advanceMany(
+        db,
+        clock.now(),
+        round.filter((i): i is ProgressMove & OwnOutcome => 'to' in i),
+      );
       for (const item of round) if ('handle' in item) await recordOutcome(item, item.handle);
     }
     if (moved > 0) deps.onChange();
@@ -134,7 +163,12 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
 
   async function onOta(row: RolloutDeviceRow, spec: RolloutSpec, report: OtaReport): Promise<void> {
     if (report.state === 'failed' || report.state === 'rejected') {
-      return fail(row, spec, report.error?.code ?? report.state, report.error?.message ?? `terminal reported ${report.state}`);
+      return fail(
+        row,
+        spec,
+        report.error?.code ?? report.state,
+        report.error?.message ?? `terminal reported ${report.state}`,
+      );
     }
     if (report.state === 'deferred') {
       // Busy with a payment: try again later, without counting a failure.
@@ -153,9 +187,15 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
    */
   async function onHeartbeats(checks: readonly HeartbeatCheck[]): Promise<void> {
     const installs = new Set(checks.filter((c) => isInstall(c.row.state as RolloutDeviceState, c.target, c.version)));
-    const moved = await verifyMany(db, clock.now(), [...installs].map((c) => ({
-      row: c.row, bootId: c.hb.bootId, soakUntil: new Date(clock.nowMs() + c.spec.soakMinutes * 60_000),
-    })));
+    const moved = await verifyMany(
+      db,
+      clock.now(),
+      [...installs].map((c) => ({
+        row: c.row,
+        bootId: c.hb.bootId,
+        soakUntil: new Date(clock.nowMs() + c.spec.soakMinutes * 60_000),
+      })),
+    );
     if (moved > 0) deps.onChange();
     for (const c of checks) {
       if (!installs.has(c)) await recordOutcome(c.item, () => onHeartbeat(c.row, c.spec, c.target, c.version, c.hb));
@@ -163,20 +203,37 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
   }
 
   /** A heartbeat: the new version means installed; extra boots in the soak mean a crash loop. */
-  async function onHeartbeat(row: RolloutDeviceRow, spec: RolloutSpec, target: string, version: string | null, hb: Heartbeat): Promise<void> {
+  async function onHeartbeat(
+    row: RolloutDeviceRow,
+    spec: RolloutSpec,
+    target: string,
+    version: string | null,
+    hb: Heartbeat,
+  ): Promise<void> {
     const state = row.state as RolloutDeviceState;
     if (isInstall(state, target, version)) {
       const soakUntil = new Date(clock.nowMs() + spec.soakMinutes * 60_000);
-      await move(row, 'verifying', { installed_at: clock.now(), install_boot_id: hb.bootId, soak_until: soakUntil, boots_in_soak: 0 });
+      await move(row, 'verifying', {
+        installed_at: clock.now(),
+        install_boot_id: hb.bootId,
+        soak_until: soakUntil,
+        boots_in_soak: 0,
+      });
       return;
     }
     if (state !== 'verifying') return;
-    if (version !== target) return fail(row, spec, 'version_reverted', `terminal reports ${version ?? 'nothing'} instead of ${target}`);
+    if (version !== target)
+      return fail(row, spec, 'version_reverted', `terminal reports ${version ?? 'nothing'} instead of ${target}`);
     if (hb.bootId !== row.install_boot_id) {
       const boots = row.boots_in_soak + 1;
       if (boots >= CRASH_LOOP_BOOTS) return fail(row, spec, 'crash_loop', `${boots} reboots during the soak time`);
-      await db.updateTable('rollout_devices').set({ boots_in_soak: boots, install_boot_id: hb.bootId, updated_at: clock.now() })
-        .where('rollout_id', '=', row.rollout_id).where('device_id', '=', row.device_id).where('state', '=', 'verifying').execute();
+      await db
+        .updateTable('rollout_devices')
+        .set({ boots_in_soak: boots, install_boot_id: hb.bootId, updated_at: clock.now() })
+        .where('rollout_id', '=', row.rollout_id)
+        .where('device_id', '=', row.device_id)
+        .where('state', '=', 'verifying')
+        .execute();
     }
   }
 
@@ -185,11 +242,17 @@ export function createDeviceProgress(deps: { db: Db; clock: Clock; commands: Com
    * statement; offline or a health gate failure fails the device (and counts for
    * thresholds).
    */
-  async function settleSoaks(rows: readonly RolloutDeviceRow[], spec: RolloutSpec, gate: HealthGate, isConnected: (deviceId: string) => boolean): Promise<void> {
+  async function settleSoaks(
+    rows: readonly RolloutDeviceRow[],
+    spec: RolloutSpec,
+    gate: HealthGate,
+    isConnected: (deviceId: string) => boolean,
+  ): Promise<void> {
     const connected = rows.map((r) => isConnected(r.device_id));
     const online = rows.filter((_, i) => connected[i]);
     const offline = rows.filter((_, i) => !connected[i]);
-    for (const row of offline) await fail(row, spec, 'offline_during_soak', 'terminal was offline at the end of its soak time');
+    for (const row of offline)
+      await fail(row, spec, 'offline_during_soak', 'terminal was offline at the end of its soak time');
     const problems = await gate(online.map((r) => ({ deviceId: r.device_id, since: r.installed_at ?? r.updated_at })));
     for (const row of online) {
       const problem = problems.get(row.device_id);

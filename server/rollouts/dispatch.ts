@@ -25,11 +25,25 @@ export interface DispatchDeps {
   onSent?: (deviceIds: string[]) => void;
 }
 
-export function updateParams(r: RolloutRow, a: ArtifactRow, deviceId: string, jobId: string, spec: RolloutSpec, url: (ttl: number) => string) {
+export function updateParams(
+  r: RolloutRow,
+  a: ArtifactRow,
+  _deviceId: string,
+  jobId: string,
+  spec: RolloutSpec,
+  url: (ttl: number) => string,
+) {
   return {
-    jobId, component: a.component, version: a.version, url: url(Math.ceil(spec.timeoutMinutes * 60) + 300),
-    sha256: a.sha256, size: a.size, signature: a.signature, manifest: a.manifest,
-    allowDowngrade: spec.allowDowngrade, rolloutId: r.id,
+    jobId,
+    component: a.component,
+    version: a.version,
+    url: url(Math.ceil(spec.timeoutMinutes * 60) + 300),
+    sha256: a.sha256,
+    size: a.size,
+    signature: a.signature,
+    manifest: a.manifest,
+    allowDowngrade: spec.allowDowngrade,
+    rolloutId: r.id,
   };
 }
 
@@ -39,22 +53,32 @@ export function createDispatcher(deps: DispatchDeps) {
   /** How many more updates this rollout may send now (rate per minute, cap in flight). */
   async function budget(r: RolloutRow, spec: RolloutSpec): Promise<number> {
     const since = new Date(clock.nowMs() - 60_000);
-    const row = await db.selectFrom('rollout_devices')
+    const row = await db
+      .selectFrom('rollout_devices')
       .select([
         sql<number>`count(*) filter (where sent_at > ${since})::int`.as('recent'),
-        sql<number>`count(*) filter (where state in ('sent','accepted','downloading','installing','rebooting'))::int`.as('inflight'),
+        sql<number>`count(*) filter (where state in ('sent','accepted','downloading','installing','rebooting'))::int`.as(
+          'inflight',
+        ),
       ])
-      .where('rollout_id', '=', r.id).executeTakeFirstOrThrow();
+      .where('rollout_id', '=', r.id)
+      .executeTakeFirstOrThrow();
     return Math.max(0, Math.min(spec.ratePerMinute - row.recent, spec.maxInFlight - row.inflight));
   }
 
   /** Devices of open waves, due, connected and inside their window. */
   async function candidates(r: RolloutRow, spec: RolloutSpec, limit: number): Promise<string[]> {
-    const rows = await db.selectFrom('rollout_devices').select('device_id')
-      .where('rollout_id', '=', r.id).where('wave', '<=', r.current_wave)
+    const rows = await db
+      .selectFrom('rollout_devices')
+      .select('device_id')
+      .where('rollout_id', '=', r.id)
+      .where('wave', '<=', r.current_wave)
       .where('state', 'in', ['pending', 'waiting_window', 'queued'])
       .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', clock.now())]))
-      .orderBy('wave').orderBy('device_id').limit(Math.max(limit * 4, 200)).execute();
+      .orderBy('wave')
+      .orderBy('device_id')
+      .limit(Math.max(limit * 4, 200))
+      .execute();
     const online = rows.map((x) => x.device_id).filter(deps.isConnected);
     if (!spec.window) return online.slice(0, limit);
     const window = new MaintenanceWindow(spec.window);
@@ -80,21 +104,37 @@ export function createDispatcher(deps: DispatchDeps) {
     if (ids.length === 0) return 0;
     const now = clock.now();
     const sent: CommandRow[] = await db.transaction().execute(async (trx) => {
-      const claimed = await trx.selectFrom('rollout_devices').select(['device_id', 'sends', 'command_id'])
-        .where('rollout_id', '=', r.id).where('device_id', 'in', ids)
+      const claimed = await trx
+        .selectFrom('rollout_devices')
+        .select(['device_id', 'sends', 'command_id'])
+        .where('rollout_id', '=', r.id)
+        .where('device_id', 'in', ids)
         .where('state', 'in', ['pending', 'waiting_window', 'queued'])
-        .forUpdate().skipLocked().execute();
+        .forUpdate()
+        .skipLocked()
+        .execute();
       if (claimed.length === 0) return [];
       const stale = claimed.map((c) => c.command_id).filter((id): id is string => !!id);
       if (stale.length) await deps.commands.withdraw(stale, trx);
-      const jobs = claimed.map((c) => ({ deviceId: c.device_id, jobId: `${r.id}.${c.sends + 1}`.slice(0, 64), sends: c.sends + 1 }));
-      const cmds = await deps.commands.insertInTx(trx, jobs.map((j) => ({
-        deviceId: j.deviceId,
-        input: {
-          type: 'update' as const, ttlSeconds: Math.ceil(spec.timeoutMinutes * 60),
-          params: updateParams(r, artifact, j.deviceId, j.jobId, spec, (ttl) => deps.signedDownloadUrl(artifact.id, j.deviceId, ttl)),
-        },
-      })), { asSent: true });
+      const jobs = claimed.map((c) => ({
+        deviceId: c.device_id,
+        jobId: `${r.id}.${c.sends + 1}`.slice(0, 64),
+        sends: c.sends + 1,
+      }));
+      const cmds = await deps.commands.insertInTx(
+        trx,
+        jobs.map((j) => ({
+          deviceId: j.deviceId,
+          input: {
+            type: 'update' as const,
+            ttlSeconds: Math.ceil(spec.timeoutMinutes * 60),
+            params: updateParams(r, artifact, j.deviceId, j.jobId, spec, (ttl) =>
+              deps.signedDownloadUrl(artifact.id, j.deviceId, ttl),
+            ),
+          },
+        })),
+        { asSent: true },
+      );
       // One statement for the whole claim, not one per terminal.
       await sql`
         UPDATE rollout_devices AS rd SET state = 'sent', job_id = v.job_id, command_id = v.command_id, sends = v.sends,
@@ -106,7 +146,15 @@ export function createDispatcher(deps: DispatchDeps) {
     });
     deps.onSent?.(sent.map((c) => c.device_id));
     // Published only after the commit that decided them (HOUSE-RULES §5).
-    await Promise.all(sent.map((cmd) => deps.commands.deliver(cmd, { recorded: true }).catch((err: unknown) => deps.log.warn({ err, commandId: cmd.id }, 'update publish failed; re-sent on reconnect'))));
+    await Promise.all(
+      sent.map((cmd) =>
+        deps.commands
+          .deliver(cmd, { recorded: true })
+          .catch((err: unknown) =>
+            deps.log.warn({ err, commandId: cmd.id }, 'update publish failed; re-sent on reconnect'),
+          ),
+      ),
+    );
     deps.log.info({ msg: 'updates dispatched', rolloutId: r.id, wave: r.current_wave, count: sent.length });
     return sent.length;
   }

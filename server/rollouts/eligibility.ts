@@ -10,8 +10,13 @@ import type { RolloutSpec } from './rollouts.schemas.ts';
 import { assignWaves } from './waves.ts';
 
 export type IneligibleReason =
-  | 'decommissioned' | 'not_active' | 'incompatible_model' | 'already_on_version'
-  | 'downgrade_not_allowed' | 'unmet_requirement' | 'in_active_rollout';
+  | 'decommissioned'
+  | 'not_active'
+  | 'incompatible_model'
+  | 'already_on_version'
+  | 'downgrade_not_allowed'
+  | 'unmet_requirement'
+  | 'in_active_rollout';
 
 export interface Verdict {
   deviceId: string;
@@ -25,12 +30,23 @@ export interface Place {
   trading: TradingHours;
 }
 
-export function judge(d: Device, artifact: ArtifactRow, spec: Pick<RolloutSpec, 'allowDowngrade'>, busy: Set<string>): Verdict {
+export function judge(
+  d: Device,
+  artifact: ArtifactRow,
+  spec: Pick<RolloutSpec, 'allowDowngrade'>,
+  busy: Set<string>,
+): Verdict {
   const from = versionOf(d, artifact.component);
-  const no = (reason: IneligibleReason, detail?: string): Verdict => ({ deviceId: d.id, fromVersion: from, reason, detail });
+  const no = (reason: IneligibleReason, detail?: string): Verdict => ({
+    deviceId: d.id,
+    fromVersion: from,
+    reason,
+    detail,
+  });
   if (d.status === 'decommissioned') return no('decommissioned');
   if (d.status !== 'active' && d.status !== 'in_repair') return no('not_active', `status ${d.status}`);
-  if (!artifact.models.includes(d.model)) return no('incompatible_model', `model ${d.model} not in ${artifact.models.join(',')}`);
+  if (!artifact.models.includes(d.model))
+    return no('incompatible_model', `model ${d.model} not in ${artifact.models.join(',')}`);
   if (from && semver.valid(from)) {
     if (semver.eq(from, artifact.version)) return no('already_on_version');
     if (semver.gt(from, artifact.version) && !spec.allowDowngrade) return no('downgrade_not_allowed', `on ${from}`);
@@ -63,7 +79,12 @@ export function planRollout(input: PlanInput) {
   const { spec, now } = input;
   const verdicts = input.devices.map((d) => judge(d, input.artifact, spec, input.busy));
   const eligible = verdicts.filter((v) => v.reason === null);
-  const waves = assignWaves(eligible.map((v) => v.deviceId), spec.waves.map((w) => w.percent), input.seed, spec.canaryDeviceIds);
+  const waves = assignWaves(
+    eligible.map((v) => v.deviceId),
+    spec.waves.map((w) => w.percent),
+    input.seed,
+    spec.canaryDeviceIds,
+  );
   const window = spec.window ? new MaintenanceWindow(spec.window) : null;
   const start = Math.max(now, spec.startAt ? Date.parse(spec.startAt) : now);
   const nextOpenCache = new Map<string, number | null>();
@@ -78,7 +99,12 @@ export function planRollout(input: PlanInput) {
   const devices = verdicts.map((v) => {
     const d = byId.get(v.deviceId)!;
     const next = v.reason === null ? nextWindow(d) : null;
-    return { ...v, wave: waves.get(v.deviceId) ?? null, timezone: input.places(d).timezone, nextWindowAt: next === null ? null : new Date(next).toISOString() };
+    return {
+      ...v,
+      wave: waves.get(v.deviceId) ?? null,
+      timezone: input.places(d).timezone,
+      nextWindowAt: next === null ? null : new Date(next).toISOString(),
+    };
   });
   let t = start;
   const waveList = spec.waves.map((w, index) => {
@@ -91,7 +117,12 @@ export function planRollout(input: PlanInput) {
   const reasons: Record<string, number> = {};
   for (const v of verdicts) if (v.reason) reasons[v.reason] = (reasons[v.reason] ?? 0) + 1;
   return {
-    total: verdicts.length, eligible: eligible.length, ineligible: verdicts.length - eligible.length, reasons,
-    waves: waveList, devices, estimatedCompletionAt: eligible.length ? new Date(t).toISOString() : null,
+    total: verdicts.length,
+    eligible: eligible.length,
+    ineligible: verdicts.length - eligible.length,
+    reasons,
+    waves: waveList,
+    devices,
+    estimatedCompletionAt: eligible.length ? new Date(t).toISOString() : null,
   };
 }

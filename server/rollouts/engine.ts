@@ -24,7 +24,12 @@ import { IN_FLIGHT, type RolloutState } from './states.ts';
 import type { RollbackPlanner } from './rollback.ts';
 
 export interface EngineDeps {
-  db: Db; clock: Clock; log: Logger; rollouts: Rollouts; commands: Commands; artifacts: Artifacts;
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  rollouts: Rollouts;
+  commands: Commands;
+  artifacts: Artifacts;
   signedDownloadUrl: (artifactId: string, deviceId: string | null, ttlS: number) => string;
   isConnected: (deviceId: string) => boolean;
   healthGate: HealthGate;
@@ -47,7 +52,12 @@ export function createEngine(deps: EngineDeps) {
   let running: Promise<void> | null = null;
   const progress = createDeviceProgress({ db, clock, commands: deps.commands, onChange: () => kick() });
   // Heartbeats of watched terminals, checked a batch at a time: one read of their rows per batch.
-  const heartbeats = new Batcher<HeartbeatItem>({ maxItems: 2_000, maxDelayMs: 10, flush: checkHeartbeats, retryable: isTransientDbError });
+  const heartbeats = new Batcher<HeartbeatItem>({
+    maxItems: 2_000,
+    maxDelayMs: 10,
+    flush: checkHeartbeats,
+    retryable: isTransientDbError,
+  });
 
   async function placeOf(ids: string[]): Promise<Map<string, Place>> {
     if (ids.length === 0) return new Map();
@@ -56,28 +66,59 @@ export function createEngine(deps: EngineDeps) {
     return new Map(devices.map((d) => [d.id, place(d)]));
   }
   const dispatcher = createDispatcher({
-    db, clock, log, commands: deps.commands, signedDownloadUrl: deps.signedDownloadUrl, placeOf, isConnected: deps.isConnected,
+    db,
+    clock,
+    log,
+    commands: deps.commands,
+    signedDownloadUrl: deps.signedDownloadUrl,
+    placeOf,
+    isConnected: deps.isConnected,
     onSent: (ids) => watch(ids),
   });
 
   async function settleDevices(r: RolloutRow, spec: RolloutSpec): Promise<void> {
     const now = clock.now();
-    const soaked = await db.selectFrom('rollout_devices').selectAll().where('rollout_id', '=', r.id)
-      .where('state', '=', 'verifying').where('soak_until', '<=', now).execute();
+    const soaked = await db
+      .selectFrom('rollout_devices')
+      .selectAll()
+      .where('rollout_id', '=', r.id)
+      .where('state', '=', 'verifying')
+      .where('soak_until', '<=', now)
+      .execute();
     await progress.settleSoaks(soaked, spec, deps.healthGate, deps.isConnected);
-    const late = await db.selectFrom('rollout_devices').selectAll().where('rollout_id', '=', r.id)
-      .where('state', 'in', [...IN_FLIGHT]).where('sent_at', '<=', new Date(now.getTime() - spec.timeoutMinutes * 60_000)).execute();
-    for (const row of late) await progress.fail(row, spec, 'timeout', `no result within ${spec.timeoutMinutes} minutes`);
-    await db.updateTable('rollout_devices').set({ state: 'queued', updated_at: now })
-      .where('rollout_id', '=', r.id).where('state', '=', 'deferred').where('next_attempt_at', '<=', now).execute();
+    const late = await db
+      .selectFrom('rollout_devices')
+      .selectAll()
+      .where('rollout_id', '=', r.id)
+      .where('state', 'in', [...IN_FLIGHT])
+      .where('sent_at', '<=', new Date(now.getTime() - spec.timeoutMinutes * 60_000))
+      .execute();
+    for (const row of late)
+      await progress.fail(row, spec, 'timeout', `no result within ${spec.timeoutMinutes} minutes`);
+    await db
+      .updateTable('rollout_devices')
+      .set({ state: 'queued', updated_at: now })
+      .where('rollout_id', '=', r.id)
+      .where('state', '=', 'deferred')
+      .where('next_attempt_at', '<=', now)
+      .execute();
   }
 
   /** Thresholds, waves, deadline and completion; returns the rollout's state after. */
   async function evaluate(r: RolloutRow, spec: RolloutSpec): Promise<RolloutState> {
     const deadline = spec.deadline ? Date.parse(spec.deadline) : Infinity;
     if (clock.nowMs() >= deadline) {
-      await db.updateTable('rollout_devices').set({ state: 'skipped', finished_at: clock.now(), updated_at: clock.now(), last_error: JSON.stringify({ code: 'deadline', message: 'the rollout deadline passed' }) })
-        .where('rollout_id', '=', r.id).where('state', 'in', ['pending', 'waiting_window', 'queued', 'deferred']).execute();
+      await db
+        .updateTable('rollout_devices')
+        .set({
+          state: 'skipped',
+          finished_at: clock.now(),
+          updated_at: clock.now(),
+          last_error: JSON.stringify({ code: 'deadline', message: 'the rollout deadline passed' }),
+        })
+        .where('rollout_id', '=', r.id)
+        .where('state', 'in', ['pending', 'waiting_window', 'queued', 'deferred'])
+        .execute();
     }
     const { total, perWave } = summarize(await rollouts.repo.counts(r.id), spec.waves.length);
     const all = tally(total);
@@ -85,7 +126,10 @@ export function createEngine(deps: EngineDeps) {
       const reason = `failure threshold reached: ${all.failed} of ${all.finished} finished terminals failed`;
       if (spec.onFailure === 'rollback') {
         await rollouts.transition(null, r.id, 'failed', reason, 'rollout.failed');
-        await deps.rollback().rollBack(null, r.id).catch((err: unknown) => log.error({ err, rolloutId: r.id }, 'automatic rollback failed'));
+        await deps
+          .rollback()
+          .rollBack(null, r.id)
+          .catch((err: unknown) => log.error({ err, rolloutId: r.id }, 'automatic rollback failed'));
         return 'failed';
       }
       await rollouts.transition(null, r.id, 'paused', reason, 'rollout.paused');
@@ -98,7 +142,11 @@ export function createEngine(deps: EngineDeps) {
     return advanceWave(r, spec, perWave);
   }
 
-  async function advanceWave(r: RolloutRow, spec: RolloutSpec, perWave: Record<string, number>[]): Promise<RolloutState> {
+  async function advanceWave(
+    r: RolloutRow,
+    spec: RolloutSpec,
+    perWave: Record<string, number>[],
+  ): Promise<RolloutState> {
     if (r.current_wave >= spec.waves.length - 1) return 'running';
     const w = tally(perWave[r.current_wave]);
     const settled = w.inFlight === 0 && w.finished >= Math.min(spec.minFinished, w.size);
@@ -106,18 +154,35 @@ export function createEngine(deps: EngineDeps) {
     const rate = w.finished === 0 ? 1 : w.succeeded / w.finished;
     if (rate < spec.successThreshold && r.reason !== 'resumed') {
       if (w.open === 0) {
-        await rollouts.transition(null, r.id, 'paused', `wave ${r.current_wave} succeeded on ${Math.round(rate * 100)}% (< ${spec.successThreshold * 100}%)`, 'rollout.paused');
+        await rollouts.transition(
+          null,
+          r.id,
+          'paused',
+          `wave ${r.current_wave} succeeded on ${Math.round(rate * 100)}% (< ${spec.successThreshold * 100}%)`,
+          'rollout.paused',
+        );
         return 'paused';
       }
       return 'running';
     }
     await db.transaction().execute(async (trx) => {
-      const res = await trx.updateTable('rollouts').set({ current_wave: r.current_wave + 1, reason: null, updated_at: clock.now() })
-        .where('id', '=', r.id).where('current_wave', '=', r.current_wave).where('state', '=', 'running').executeTakeFirst();
+      const res = await trx
+        .updateTable('rollouts')
+        .set({ current_wave: r.current_wave + 1, reason: null, updated_at: clock.now() })
+        .where('id', '=', r.id)
+        .where('current_wave', '=', r.current_wave)
+        .where('state', '=', 'running')
+        .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 1) {
         await rollouts.event(trx, 'rollout.wave_completed', {
-          id: r.id, name: r.name, component: r.component, version: r.version, currentWave: r.current_wave + 1,
-          wave: r.current_wave, successRate: rate, counts: perWave[r.current_wave],
+          id: r.id,
+          name: r.name,
+          component: r.component,
+          version: r.version,
+          currentWave: r.current_wave + 1,
+          wave: r.current_wave,
+          successRate: rate,
+          counts: perWave[r.current_wave],
         });
       }
     });
@@ -147,7 +212,11 @@ export function createEngine(deps: EngineDeps) {
       for (const r of await rollouts.repo.active()) {
         await tickRollout(r).catch((err: unknown) => log.error({ err, rolloutId: r.id }, 'rollout tick failed'));
       }
-      const rows = await db.selectFrom('rollout_devices').select('device_id').where('state', 'in', WATCHED_STATES).execute();
+      const rows = await db
+        .selectFrom('rollout_devices')
+        .select('device_id')
+        .where('state', 'in', WATCHED_STATES)
+        .execute();
       watched = new Set(rows.map((x) => x.device_id));
     })().finally(() => (running = null));
     return running;
@@ -165,9 +234,13 @@ export function createEngine(deps: EngineDeps) {
 
   /** Watched rows of the devices, with their rollout's spec and target version. */
   async function rowsFor(deviceIds: string[], jobId?: string) {
-    let q = db.selectFrom('rollout_devices').innerJoin('rollouts', 'rollouts.id', 'rollout_devices.rollout_id')
-      .selectAll('rollout_devices').select(['rollouts.spec', 'rollouts.version'])
-      .where(sql<boolean>`rollout_devices.device_id = any(${deviceIds}::text[])`).where('rollout_devices.state', 'in', WATCHED_STATES);
+    let q = db
+      .selectFrom('rollout_devices')
+      .innerJoin('rollouts', 'rollouts.id', 'rollout_devices.rollout_id')
+      .selectAll('rollout_devices')
+      .select(['rollouts.spec', 'rollouts.version'])
+      .where(sql<boolean>`rollout_devices.device_id = any(${deviceIds}::text[])`)
+      .where('rollout_devices.state', 'in', WATCHED_STATES);
     if (jobId) q = q.where('rollout_devices.job_id', '=', jobId);
     return q.execute();
   }
@@ -179,7 +252,8 @@ export function createEngine(deps: EngineDeps) {
     if (await progress.advance(deviceId, report)) return;
     if (!POLICY_REPORTS.has(report.state)) return;
     await progress.inOrder(deviceId, report.jobId, async () => {
-      for (const row of await rowsFor([deviceId], report.jobId)) await progress.onOta(row, row.spec as RolloutSpec, report);
+      for (const row of await rowsFor([deviceId], report.jobId))
+        await progress.onOta(row, row.spec as RolloutSpec, report);
     });
   }
 
@@ -217,7 +291,9 @@ export function createEngine(deps: EngineDeps) {
   }
 
   /** Writes the reports and heartbeats waiting in their batches (tests step the world with it). */
-  const settle = async (): Promise<void> => { await Promise.all([heartbeats.drain(), progress.drain()]); };
+  const settle = async (): Promise<void> => {
+    await Promise.all([heartbeats.drain(), progress.drain()]);
+  };
 
   return { tick, kick, onOtaReport, onHeartbeat, watch, stop, settle, progress };
 }

@@ -35,7 +35,9 @@ export interface ProgressMove {
 }
 
 // Every (from, to) the state table allows, as two parallel arrays for `unnest`.
-const ALLOWED_FROM = DEVICE_STATES.flatMap((from) => DEVICE_STATES.filter((to) => to !== from && canDevice(from, to)).map(() => from));
+const ALLOWED_FROM = DEVICE_STATES.flatMap((from) =>
+  DEVICE_STATES.filter((to) => to !== from && canDevice(from, to)).map(() => from),
+);
 const ALLOWED_TO = DEVICE_STATES.flatMap((from) => DEVICE_STATES.filter((to) => to !== from && canDevice(from, to)));
 
 /**
@@ -75,10 +77,18 @@ export async function verifyMany(db: Db, now: Date, installs: readonly Install[]
 }
 
 /** `move` for many rows at once, with the same columns set on each; returns rows moved. */
-export async function moveMany(db: Db, now: Date, rows: readonly RolloutDeviceRow[], to: RolloutDeviceState, extra: { finished_at?: Date } = {}): Promise<number> {
+export async function moveMany(
+  db: Db,
+  now: Date,
+  rows: readonly RolloutDeviceRow[],
+  to: RolloutDeviceState,
+  extra: { finished_at?: Date } = {},
+): Promise<number> {
   const due = rows.filter((r) => canDevice(r.state as RolloutDeviceState, to));
   if (due.length === 0) return 0;
-  const res = await db.updateTable('rollout_devices').set({ state: to, updated_at: now, ...extra })
+  const res = await db
+    .updateTable('rollout_devices')
+    .set({ state: to, updated_at: now, ...extra })
     .where(sql<boolean>`(rollout_id, device_id, state) IN (SELECT * FROM unnest(
       ${due.map((r) => r.rollout_id)}::text[], ${due.map((r) => r.device_id)}::text[], ${due.map((r) => r.state)}::text[]))`)
     .executeTakeFirst();

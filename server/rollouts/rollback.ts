@@ -16,11 +16,18 @@ export function createRollbackPlanner(deps: { db: Db; rollouts: Rollouts; cohort
 
   async function rollBack(actor: Principal | null, id: string) {
     const r = await rollouts.require(id);
-    if (r.rollback_of) throw unprocessable('is_rollback', 'a rollback cannot itself be rolled back; start a new rollout');
-    if (!isRolloutFinal(r.state as RolloutState)) await rollouts.transition(actor, id, 'cancelled', 'rolled back', 'rollout.cancelled');
+    if (r.rollback_of)
+      throw unprocessable('is_rollback', 'a rollback cannot itself be rolled back; start a new rollout');
+    if (!isRolloutFinal(r.state as RolloutState))
+      await rollouts.transition(actor, id, 'cancelled', 'rolled back', 'rollout.cancelled');
     // Terminals that may have changed version: everything sent at least once.
-    const rows = await db.selectFrom('rollout_devices').select(['device_id', 'from_version'])
-      .where('rollout_id', '=', id).where('sends', '>', 0).where('from_version', 'is not', null).execute();
+    const rows = await db
+      .selectFrom('rollout_devices')
+      .select(['device_id', 'from_version'])
+      .where('rollout_id', '=', id)
+      .where('sends', '>', 0)
+      .where('from_version', 'is not', null)
+      .execute();
     const byVersion = new Map<string, string[]>();
     for (const row of rows) {
       if (row.from_version === r.version) continue;
@@ -38,8 +45,17 @@ export function createRollbackPlanner(deps: { db: Db; rollouts: Rollouts; cohort
       }
       const cohort = await deps.cohorts.create(actor ?? SYSTEM, { name: `rollback ${r.id} to ${version}`, deviceIds });
       const body: RolloutSpec = {
-        ...spec, name: `rollback of ${r.name} to ${version}`, artifactId: artifact.id, cohortId: cohort.id,
-        waves: [{ percent: 100 }], canaryDeviceIds: [], allowDowngrade: true, window: null, startAt: null, onFailure: 'pause', start: true,
+        ...spec,
+        name: `rollback of ${r.name} to ${version}`,
+        artifactId: artifact.id,
+        cohortId: cohort.id,
+        waves: [{ percent: 100 }],
+        canaryDeviceIds: [],
+        allowDowngrade: true,
+        window: null,
+        startAt: null,
+        onFailure: 'pause',
+        start: true,
       };
       const made = await rollouts.create(actor ?? SYSTEM, body).catch((err: unknown) => {
         // Terminals that never left the previous version need nothing.
@@ -51,7 +67,10 @@ export function createRollbackPlanner(deps: { db: Db; rollouts: Rollouts; cohort
       created.push({ ...made, rollbackOf: r.id });
     }
     if (created.length === 0 && missing.length > 0) {
-      throw unprocessable('previous_version_unavailable', `no artifact for ${r.component} ${missing.join(', ')}; upload it to roll back`);
+      throw unprocessable(
+        'previous_version_unavailable',
+        `no artifact for ${r.component} ${missing.join(', ')}; upload it to roll back`,
+      );
     }
     return { rollouts: created, missingVersions: missing };
   }

@@ -1,19 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DEVICE_STATES, DEVICE_TRANSITIONS, ROLLOUT_STATES, ROLLOUT_TRANSITIONS, canDevice, canRollout, isDeviceFinal, isRolloutFinal, OTA_TO_DEVICE,
+  DEVICE_STATES,
+  DEVICE_TRANSITIONS,
+  ROLLOUT_STATES,
+  ROLLOUT_TRANSITIONS,
+  canDevice,
+  canRollout,
+  isDeviceFinal,
+  isRolloutFinal,
+  OTA_TO_DEVICE,
 } from './states.ts';
 import { assignWaves } from './waves.ts';
 
 describe('rollout state machine', () => {
   it('allows exactly the transitions of its table', () => {
-    for (const a of ROLLOUT_STATES) for (const b of ROLLOUT_STATES) expect(canRollout(a, b), `${a}→${b}`).toBe(ROLLOUT_TRANSITIONS[a].includes(b));
+    for (const a of ROLLOUT_STATES)
+      for (const b of ROLLOUT_STATES) expect(canRollout(a, b), `${a}→${b}`).toBe(ROLLOUT_TRANSITIONS[a].includes(b));
     expect(ROLLOUT_STATES.filter(isRolloutFinal)).toEqual(['completed', 'cancelled', 'failed']);
   });
 });
 
 describe('rollout device state machine', () => {
   it('allows exactly the transitions of its table', () => {
-    for (const a of DEVICE_STATES) for (const b of DEVICE_STATES) expect(canDevice(a, b), `${a}→${b}`).toBe(DEVICE_TRANSITIONS[a].includes(b));
+    for (const a of DEVICE_STATES)
+      for (const b of DEVICE_STATES) expect(canDevice(a, b), `${a}→${b}`).toBe(DEVICE_TRANSITIONS[a].includes(b));
     expect(DEVICE_STATES.filter(isDeviceFinal)).toEqual(['succeeded', 'failed', 'timed_out', 'skipped', 'cancelled']);
   });
   it('reaches succeeded only through verifying, and every state can be cancelled or ends', () => {
@@ -23,7 +33,17 @@ describe('rollout device state machine', () => {
     }
   });
   it('walks the happy path and a busy terminal', () => {
-    const path = ['pending', 'queued', 'sent', 'accepted', 'downloading', 'installing', 'rebooting', 'verifying', 'succeeded'] as const;
+    const path = [
+      'pending',
+      'queued',
+      'sent',
+      'accepted',
+      'downloading',
+      'installing',
+      'rebooting',
+      'verifying',
+      'succeeded',
+    ] as const;
     for (let i = 1; i < path.length; i++) expect(canDevice(path[i - 1], path[i])).toBe(true);
     expect(canDevice('sent', 'deferred') && canDevice('deferred', 'queued') && canDevice('queued', 'sent')).toBe(true);
     for (const s of Object.values(OTA_TO_DEVICE)) expect(DEVICE_STATES).toContain(s);

@@ -17,7 +17,13 @@ import { rolloutRoutes } from './rollouts.routes.ts';
 import { createRollouts } from './rollouts.service.ts';
 
 export interface RolloutsModuleDeps {
-  db: Db; clock: Clock; log: Logger; audit: Audit; outbox: Outbox; commands: Commands; artifacts: Artifacts;
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  audit: Audit;
+  outbox: Outbox;
+  commands: Commands;
+  artifacts: Artifacts;
   signedDownloadUrl: (artifactId: string, deviceId: string | null, ttlS: number) => string;
   isConnected: (deviceId: string) => boolean;
   healthGate: HealthGate;
@@ -30,8 +36,16 @@ export function createRolloutsModule(deps: RolloutsModuleDeps) {
   const rollouts = createRollouts({ db, clock, audit, outbox, cohorts, artifacts });
   const rollback = createRollbackPlanner({ db, rollouts, cohorts, artifacts });
   const engine = createEngine({
-    db, clock, log: deps.log, rollouts, commands: deps.commands, artifacts, signedDownloadUrl: deps.signedDownloadUrl,
-    isConnected: deps.isConnected, healthGate: deps.healthGate, rollback: () => rollback,
+    db,
+    clock,
+    log: deps.log,
+    rollouts,
+    commands: deps.commands,
+    artifacts,
+    signedDownloadUrl: deps.signedDownloadUrl,
+    isConnected: deps.isConnected,
+    healthGate: deps.healthGate,
+    rollback: () => rollback,
   });
   // An artifact a rollout uses may not be deleted (issue 5's port).
   artifacts.setInUseCheck((artifactId) => rollouts.repo.usesArtifact(artifactId));
@@ -42,7 +56,11 @@ export function createRolloutsModule(deps: RolloutsModuleDeps) {
   ];
 
   return {
-    cohorts, rollouts, rollback, engine, jobs,
+    cohorts,
+    rollouts,
+    rollback,
+    engine,
+    jobs,
     routers: [rolloutRoutes({ rollouts, cohorts, engine, rollback })],
     onOtaReport: (deviceId: string, report: OtaReport) => engine.onOtaReport(deviceId, report),
     onHeartbeat: (deviceId: string, hb: Heartbeat) => engine.onHeartbeat(deviceId, hb),

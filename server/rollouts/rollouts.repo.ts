@@ -5,12 +5,15 @@ import type { Database } from '../db/schema.ts';
 import { ACTIVE_ROLLOUT_STATES, isDeviceFinal, type RolloutDeviceState } from './states.ts';
 
 export function createRolloutsRepo(db: Db) {
-  const get = (id: string, trx: Kysely<Database> = db) => trx.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
+  const get = (id: string, trx: Kysely<Database> = db) =>
+    trx.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
 
   /** Devices already held by an unfinished rollout of this component. */
   async function busyDevices(component: string, deviceIds: string[]): Promise<Set<string>> {
     if (deviceIds.length === 0) return new Set();
-    const rows = await db.selectFrom('rollout_devices').select('device_id')
+    const rows = await db
+      .selectFrom('rollout_devices')
+      .select('device_id')
       .where('component', '=', component)
       .where('state', 'not in', ['succeeded', 'failed', 'timed_out', 'skipped', 'cancelled'])
       .execute();
@@ -20,11 +23,21 @@ export function createRolloutsRepo(db: Db) {
 
   /** Counts per wave and state. */
   async function counts(rolloutId: string) {
-    return db.selectFrom('rollout_devices').select(['wave', 'state', sql<number>`count(*)::int`.as('n')])
-      .where('rollout_id', '=', rolloutId).groupBy(['wave', 'state']).execute();
+    return db
+      .selectFrom('rollout_devices')
+      .select(['wave', 'state', sql<number>`count(*)::int`.as('n')])
+      .where('rollout_id', '=', rolloutId)
+      .groupBy(['wave', 'state'])
+      .execute();
   }
 
-  const active = () => db.selectFrom('rollouts').selectAll().where('state', 'in', [...ACTIVE_ROLLOUT_STATES]).orderBy('created_at').execute();
+  const active = () =>
+    db
+      .selectFrom('rollouts')
+      .selectAll()
+      .where('state', 'in', [...ACTIVE_ROLLOUT_STATES])
+      .orderBy('created_at')
+      .execute();
 
   const usesArtifact = async (artifactId: string) =>
     !!(await db.selectFrom('rollouts').select('id').where('artifact_id', '=', artifactId).executeTakeFirst());
@@ -36,7 +49,7 @@ export type RolloutsRepo = ReturnType<typeof createRolloutsRepo>;
 
 export function summarize(rows: { wave: number; state: string; n: number }[], waveCount: number) {
   const total: Record<string, number> = {};
-  const perWave = Array.from({ length: waveCount }, () => ({} as Record<string, number>));
+  const perWave = Array.from({ length: waveCount }, () => ({}) as Record<string, number>);
   for (const r of rows) {
     total[r.state] = (total[r.state] ?? 0) + r.n;
     if (perWave[r.wave]) perWave[r.wave][r.state] = (perWave[r.wave][r.state] ?? 0) + r.n;
@@ -45,7 +58,12 @@ export function summarize(rows: { wave: number; state: string; n: number }[], wa
 }
 
 export function tally(counts: Record<string, number>) {
-  let size = 0, finished = 0, succeeded = 0, failed = 0, open = 0, inFlight = 0;
+  let size = 0,
+    finished = 0,
+    succeeded = 0,
+    failed = 0,
+    open = 0,
+    inFlight = 0;
   for (const [state, n] of Object.entries(counts)) {
     size += n;
     if (state === 'succeeded') succeeded += n;

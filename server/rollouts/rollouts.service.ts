@@ -20,15 +20,30 @@ import type { RolloutSpec } from './rollouts.schemas.ts';
 import type { RolloutDeviceRow, RolloutRow } from './rollouts.tables.ts';
 import { canRollout, type RolloutDeviceState, type RolloutState } from './states.ts';
 
-export interface RolloutsDeps { db: Db; clock: Clock; audit: Audit; outbox: Outbox; cohorts: Cohorts; artifacts: Artifacts }
+export interface RolloutsDeps {
+  db: Db;
+  clock: Clock;
+  audit: Audit;
+  outbox: Outbox;
+  cohorts: Cohorts;
+  artifacts: Artifacts;
+}
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
 export function rolloutDeviceView(r: RolloutDeviceRow) {
   return {
-    deviceId: r.device_id, wave: r.wave, state: r.state as RolloutDeviceState, fromVersion: r.from_version, jobId: r.job_id,
-    sends: r.sends, failures: r.failures, lastError: r.last_error, nextAttemptAt: iso(r.next_attempt_at),
-    soakUntil: iso(r.soak_until), updatedAt: r.updated_at.toISOString(),
+    deviceId: r.device_id,
+    wave: r.wave,
+    state: r.state as RolloutDeviceState,
+    fromVersion: r.from_version,
+    jobId: r.job_id,
+    sends: r.sends,
+    failures: r.failures,
+    lastError: r.last_error,
+    nextAttemptAt: iso(r.next_attempt_at),
+    soakUntil: iso(r.soak_until),
+    updatedAt: r.updated_at.toISOString(),
   };
 }
 
@@ -44,7 +59,9 @@ export function createRollouts(deps: RolloutsDeps) {
 
   async function placesFor(devices: Device[]): Promise<(d: Device) => Place> {
     const ids = [...new Set(devices.map((d) => d.merchant_id).filter((x): x is string => !!x))];
-    const merchants = ids.length ? await db.selectFrom('merchants').select(['id', 'timezone', 'trading_hours']).where('id', 'in', ids).execute() : [];
+    const merchants = ids.length
+      ? await db.selectFrom('merchants').select(['id', 'timezone', 'trading_hours']).where('id', 'in', ids).execute()
+      : [];
     const byId = new Map(merchants.map((m) => [m.id, m]));
     return (d) => {
       const m = d.merchant_id ? byId.get(d.merchant_id) : undefined;
@@ -59,39 +76,97 @@ export function createRollouts(deps: RolloutsDeps) {
     const cohort = await deps.cohorts.require(spec.cohortId).catch(() => {
       throw unprocessable('unknown_cohort', `cohort ${spec.cohortId} does not exist`);
     });
-    if (artifact.expires_at && artifact.expires_at.getTime() <= clock.nowMs()) throw unprocessable('artifact_expired', `artifact ${artifact.id} expired`);
+    if (artifact.expires_at && artifact.expires_at.getTime() <= clock.nowMs())
+      throw unprocessable('artifact_expired', `artifact ${artifact.id} expired`);
     const devices = await deps.cohorts.members(cohort);
-    const busy = await repo.busyDevices(artifact.component, devices.map((d) => d.id));
-    const result = planRollout({ devices, artifact, spec, busy, seed, places: await placesFor(devices), now: clock.nowMs() });
+    const busy = await repo.busyDevices(
+      artifact.component,
+      devices.map((d) => d.id),
+    );
+    const result = planRollout({
+      devices,
+      artifact,
+      spec,
+      busy,
+      seed,
+      places: await placesFor(devices),
+      now: clock.nowMs(),
+    });
     return { artifact, cohort, result };
   }
 
   async function create(actor: Principal, spec: RolloutSpec) {
     const seed = randomBytes(8).toString('hex');
     const { artifact, result } = await plan(spec, seed);
-    if (result.eligible === 0) throw unprocessable('no_eligible_devices', 'no device of the cohort can take this update', { reasons: result.reasons });
+    if (result.eligible === 0)
+      throw unprocessable('no_eligible_devices', 'no device of the cohort can take this update', {
+        reasons: result.reasons,
+      });
     const now = clock.now();
     const id = newId('rol', now.getTime());
     const future = spec.startAt && Date.parse(spec.startAt) > now.getTime();
     const state: RolloutState = !spec.start ? 'draft' : future ? 'scheduled' : 'running';
     const { start: _start, ...stored } = spec;
-    await db.transaction().execute(async (trx) => {
-      await trx.insertInto('rollouts').values({
-        id, name: spec.name, artifact_id: artifact.id, cohort_id: spec.cohortId, component: artifact.component,
-        version: artifact.version, state, spec: json(stored), seed, created_at: now, created_by: actor.keyId,
-        started_at: state === 'running' ? now : null, updated_at: now,
-      }).execute();
-      const rows = result.devices.filter((d) => d.reason === null).map((d) => ({
-        rollout_id: id, device_id: d.deviceId, component: artifact.component, wave: d.wave ?? 0,
-        state: 'pending', from_version: d.fromVersion, updated_at: now,
-      }));
-      for (let i = 0; i < rows.length; i += 1000) await trx.insertInto('rollout_devices').values(rows.slice(i, i + 1000)).execute();
-      await audit.record(trx, actor, { action: 'rollout.created', targetType: 'rollout', targetId: id, details: { artifactId: artifact.id, devices: rows.length } });
-      if (state === 'running') await event(trx, 'rollout.started', { id, name: spec.name, component: artifact.component, version: artifact.version, currentWave: 0 });
-    }).catch((err: { code?: string }) => {
-      if (err.code === '23505') throw conflict('device_in_active_rollout', 'a device of the cohort joined another active rollout of this component meanwhile; plan again');
-      throw err;
-    });
+    await db
+      .transaction()
+      .execute(async (trx) => {
+        await trx
+          .insertInto('rollouts')
+          .values({
+            id,
+            name: spec.name,
+            artifact_id: artifact.id,
+            cohort_id: spec.cohortId,
+            component: artifact.component,
+            version: artifact.version,
+            state,
+            spec: json(stored),
+            seed,
+            created_at: now,
+            created_by: actor.keyId,
+            started_at: state === 'running' ? now : null,
+            updated_at: now,
+          })
+          .execute();
+        const rows = result.devices
+          .filter((d) => d.reason === null)
+          .map((d) => ({
+            rollout_id: id,
+            device_id: d.deviceId,
+            component: artifact.component,
+            wave: d.wave ?? 0,
+            state: 'pending',
+            from_version: d.fromVersion,
+            updated_at: now,
+          }));
+        for (let i = 0; i < rows.length; i += 1000)
+          await trx
+            .insertInto('rollout_devices')
+            .values(rows.slice(i, i + 1000))
+            .execute();
+        await audit.record(trx, actor, {
+          action: 'rollout.created',
+          targetType: 'rollout',
+          targetId: id,
+          details: { artifactId: artifact.id, devices: rows.length },
+        });
+        if (state === 'running')
+          await event(trx, 'rollout.started', {
+            id,
+            name: spec.name,
+            component: artifact.component,
+            version: artifact.version,
+            currentWave: 0,
+          });
+      })
+      .catch((err: { code?: string }) => {
+        if (err.code === '23505')
+          throw conflict(
+            'device_in_active_rollout',
+            'a device of the cohort joined another active rollout of this component meanwhile; plan again',
+          );
+        throw err;
+      });
     outbox.notify();
     return view(await require(id));
   }
@@ -101,22 +176,55 @@ export function createRollouts(deps: RolloutsDeps) {
   }
 
   /** Moves a rollout to `to` if its table allows it; writes the audit entry and event. */
-  async function transition(actor: Principal | null, id: string, to: RolloutState, reason: string | null, eventType?: string, trxIn?: Kysely<Database>) {
+  async function transition(
+    actor: Principal | null,
+    id: string,
+    to: RolloutState,
+    reason: string | null,
+    eventType?: string,
+    trxIn?: Kysely<Database>,
+  ) {
     const run = async (trx: Kysely<Database>) => {
       const r = await require(id, trx);
-      if (!canRollout(r.state as RolloutState, to)) throw unprocessable('invalid_transition', `a ${r.state} rollout cannot become ${to}`);
+      if (!canRollout(r.state as RolloutState, to))
+        throw unprocessable('invalid_transition', `a ${r.state} rollout cannot become ${to}`);
       const now = clock.now();
-      await trx.updateTable('rollouts').set({
-        state: to, reason, updated_at: now,
-        ...(to === 'running' && !r.started_at && { started_at: now }),
-        ...(['completed', 'cancelled', 'failed'].includes(to) && { finished_at: now }),
-      }).where('id', '=', id).where('state', '=', r.state).execute();
+      await trx
+        .updateTable('rollouts')
+        .set({
+          state: to,
+          reason,
+          updated_at: now,
+          ...(to === 'running' && !r.started_at && { started_at: now }),
+          ...(['completed', 'cancelled', 'failed'].includes(to) && { finished_at: now }),
+        })
+        .where('id', '=', id)
+        .where('state', '=', r.state)
+        .execute();
       if (to === 'cancelled') {
-        await trx.updateTable('rollout_devices').set({ state: 'cancelled', finished_at: now, updated_at: now })
-          .where('rollout_id', '=', id).where('state', 'not in', ['succeeded', 'failed', 'timed_out', 'skipped', 'cancelled']).execute();
+        await trx
+          .updateTable('rollout_devices')
+          .set({ state: 'cancelled', finished_at: now, updated_at: now })
+          .where('rollout_id', '=', id)
+          .where('state', 'not in', ['succeeded', 'failed', 'timed_out', 'skipped', 'cancelled'])
+          .execute();
       }
-      if (actor) await audit.record(trx, actor, { action: `rollout.${to === 'running' ? 'resumed' : to}`, targetType: 'rollout', targetId: id, details: reason ? { reason } : undefined });
-      if (eventType) await event(trx, eventType, { id, name: r.name, component: r.component, version: r.version, reason, currentWave: r.current_wave });
+      if (actor)
+        await audit.record(trx, actor, {
+          action: `rollout.${to === 'running' ? 'resumed' : to}`,
+          targetType: 'rollout',
+          targetId: id,
+          details: reason ? { reason } : undefined,
+        });
+      if (eventType)
+        await event(trx, eventType, {
+          id,
+          name: r.name,
+          component: r.component,
+          version: r.version,
+          reason,
+          currentWave: r.current_wave,
+        });
     };
     if (trxIn) await run(trxIn);
     else await db.transaction().execute(run);
@@ -128,19 +236,37 @@ export function createRollouts(deps: RolloutsDeps) {
     const { total, perWave } = summarize(await repo.counts(r.id), spec.waves.length);
     const waves = spec.waves.map((w, index) => {
       const t = tally(perWave[index]);
-      const state = index > r.current_wave ? 'waiting' : t.open === 0 ? 'done' : index === r.current_wave ? 'active' : 'draining';
+      const state =
+        index > r.current_wave ? 'waiting' : t.open === 0 ? 'done' : index === r.current_wave ? 'active' : 'draining';
       return { index, percent: w.percent, state, size: t.size, counts: perWave[index] };
     });
     return {
-      id: r.id, name: r.name, state: r.state as RolloutState, artifactId: r.artifact_id, cohortId: r.cohort_id,
-      component: r.component, version: r.version, currentWave: r.current_wave, reason: r.reason, rollbackOf: r.rollback_of,
-      waves, counts: total, total: tally(total).size, spec: r.spec,
-      createdAt: r.created_at.toISOString(), startedAt: iso(r.started_at), finishedAt: iso(r.finished_at),
+      id: r.id,
+      name: r.name,
+      state: r.state as RolloutState,
+      artifactId: r.artifact_id,
+      cohortId: r.cohort_id,
+      component: r.component,
+      version: r.version,
+      currentWave: r.current_wave,
+      reason: r.reason,
+      rollbackOf: r.rollback_of,
+      waves,
+      counts: total,
+      total: tally(total).size,
+      spec: r.spec,
+      createdAt: r.created_at.toISOString(),
+      startedAt: iso(r.started_at),
+      finishedAt: iso(r.finished_at),
     };
   }
 
   async function list(q: { limit: number; cursor?: string; state?: string }) {
-    let query = db.selectFrom('rollouts').selectAll().orderBy('id', 'desc').limit(q.limit + 1);
+    let query = db
+      .selectFrom('rollouts')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1);
     const after = decodeCursor(q.cursor);
     if (after) query = query.where('id', '<', after);
     if (q.state) query = query.where('state', '=', q.state);
@@ -150,7 +276,12 @@ export function createRollouts(deps: RolloutsDeps) {
 
   async function devices(id: string, q: { limit: number; cursor?: string; state?: string; wave?: number }) {
     await require(id);
-    let query = db.selectFrom('rollout_devices').selectAll().where('rollout_id', '=', id).orderBy('device_id').limit(q.limit + 1);
+    let query = db
+      .selectFrom('rollout_devices')
+      .selectAll()
+      .where('rollout_id', '=', id)
+      .orderBy('device_id')
+      .limit(q.limit + 1);
     const after = decodeCursor(q.cursor);
     if (after) query = query.where('device_id', '>', after);
     if (q.state) query = query.where('state', '=', q.state);
@@ -160,7 +291,16 @@ export function createRollouts(deps: RolloutsDeps) {
   }
 
   return {
-    repo, require, plan, create, transition, view, list, devices, placesFor, event,
+    repo,
+    require,
+    plan,
+    create,
+    transition,
+    view,
+    list,
+    devices,
+    placesFor,
+    event,
     get: async (id: string) => view(await require(id)),
   };
 }

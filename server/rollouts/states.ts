@@ -19,8 +19,21 @@ export const isRolloutFinal = (s: RolloutState) => ROLLOUT_TRANSITIONS[s].length
 export const ACTIVE_ROLLOUT_STATES: readonly RolloutState[] = ['draft', 'scheduled', 'running', 'paused'];
 
 export const DEVICE_STATES = [
-  'pending', 'waiting_window', 'queued', 'sent', 'accepted', 'deferred', 'downloading', 'installing',
-  'rebooting', 'verifying', 'succeeded', 'failed', 'timed_out', 'skipped', 'cancelled',
+  'pending',
+  'waiting_window',
+  'queued',
+  'sent',
+  'accepted',
+  'deferred',
+  'downloading',
+  'installing',
+  'rebooting',
+  'verifying',
+  'succeeded',
+  'failed',
+  'timed_out',
+  'skipped',
+  'cancelled',
 ] as const;
 export type RolloutDeviceState = (typeof DEVICE_STATES)[number];
 
@@ -69,6 +82,11 @@ export const OTA_TO_DEVICE: Readonly<Record<string, RolloutDeviceState>> = {
 
 /** Error codes that retrying cannot fix: the job fails at once. */
 export const PERMANENT_ERRORS = new Set([
-  'incompatible_model', 'downgrade_refused', 'bad_signature', 'bad_manifest', 'manifest_mismatch',
-  'requirements_not_met', 'expired_command',
+  'incompatible_model',
+  'downgrade_refused',
+  'bad_signature',
+  'bad_manifest',
+  'manifest_mismatch',
+  'requirements_not_met',
+  'expired_command',
 ]);

@@ -9,7 +9,12 @@ export function rankOf(seed: string, deviceId: string): string {
 }
 
 /** Assigns each device a wave index; `percents` are cumulative (e.g. [1, 10, 50, 100]). */
-export function assignWaves(deviceIds: readonly string[], percents: readonly number[], seed: string, canaries: readonly string[] = []): Map<string, number> {
+export function assignWaves(
+  deviceIds: readonly string[],
+  percents: readonly number[],
+  seed: string,
+  canaries: readonly string[] = [],
+): Map<string, number> {
   const canarySet = new Set(canaries);
   const ordered = [...deviceIds].sort((a, b) => {
     const ca = canarySet.has(a) ? 0 : 1;

@@ -22,7 +22,9 @@ export function vitalsOf(hb: Heartbeat): Record<string, unknown> {
 
 /** The card reads `readerCounts` sums, in SQL, over a stored heartbeat's vitals (`vitals`: the column, e.g. "h.vitals"). */
 export function readerCountSql(vitals: string, side: 'Ok' | 'Err'): RawBuilder<number> {
-  return sql.raw(['swipe', 'chip', 'tap'].map((k) => `coalesce((${vitals} #>> '{reader,${k}${side}}')::float8, 0)`).join(' + '));
+  return sql.raw(
+    ['swipe', 'chip', 'tap'].map((k) => `coalesce((${vitals} #>> '{reader,${k}${side}}')::float8, 0)`).join(' + '),
+  );
 }
 
 export function readerCounts(hb: Heartbeat): { ok: number; err: number } {
@@ -49,11 +51,17 @@ export function deriveMetrics(hb: Heartbeat, ctx: DeriveContext): Record<string,
   m.presence = 'online';
   m.reader = { ...v.reader, ...(reads >= READER_MIN_READS && { errorRate: ctx.readerErr / reads }) };
   m.sys = { ...v.sys, bootsLastHour: ctx.bootsLastHour };
-  m.security = { ...v.security, ...(Number.isFinite(patch) && { patchAgeDays: Math.floor((ctx.receivedAt.getTime() - patch) / DAY_MS) }) };
+  m.security = {
+    ...v.security,
+    ...(Number.isFinite(patch) && { patchAgeDays: Math.floor((ctx.receivedAt.getTime() - patch) / DAY_MS) }),
+  };
   m.clock = { driftS: Math.abs(ctx.receivedAt.getTime() - hb.ts) / 1000 };
-  const battery = hb.battery?.tempC, head = hb.printer?.headTempC;
+  const battery = hb.battery?.tempC,
+    head = hb.printer?.headTempC;
   if (typeof battery === 'number' || typeof head === 'number') {
-    m.temp = { maxC: Math.max(typeof battery === 'number' ? battery : -Infinity, typeof head === 'number' ? head : -Infinity) };
+    m.temp = {
+      maxC: Math.max(typeof battery === 'number' ? battery : -Infinity, typeof head === 'number' ? head : -Infinity),
+    };
   }
   return m;
 }

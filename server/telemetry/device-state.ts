@@ -27,7 +27,10 @@ export interface StateUpdate {
   err: number;
 }
 
-export interface ReaderSums { ok: number; err: number }
+export interface ReaderSums {
+  ok: number;
+  err: number;
+}
 
 interface Entry {
   /** Decayed card-reader sums including every heartbeat applied. */
@@ -66,7 +69,8 @@ export function createDeviceState(opts: DeviceStateOptions) {
 
   /** The sums device_state holds for a device this process has not applied anything to yet. */
   function seed(deviceId: string, sums: ReaderSums & { receivedAt: number }): void {
-    if (!entries.has(deviceId)) entries.set(deviceId, { ok: sums.ok, err: sums.err, receivedAt: sums.receivedAt, pending: null });
+    if (!entries.has(deviceId))
+      entries.set(deviceId, { ok: sums.ok, err: sums.err, receivedAt: sums.receivedAt, pending: null });
   }
 
   function schedule(): void {
@@ -136,7 +140,9 @@ export function createDeviceState(opts: DeviceStateOptions) {
     if (dirty.size === 0) return;
     if (timer) clearTimeout(timer);
     timer = undefined;
-    writing = write().finally(() => { writing = null; });
+    writing = write().finally(() => {
+      writing = null;
+    });
     await writing;
   }
 
@@ -180,9 +186,17 @@ export function createDeviceState(opts: DeviceStateOptions) {
   }
 
   return {
-    has, seed, apply, forget, sync, flush, recover,
+    has,
+    seed,
+    apply,
+    forget,
+    sync,
+    flush,
+    recover,
     /** Devices whose state waits to be written. */
-    get pending(): number { return dirty.size; },
+    get pending(): number {
+      return dirty.size;
+    },
     /** Writes what is left and stops the timer (shutdown). */
     close: async () => {
       await flush();

@@ -55,14 +55,32 @@ export function createDeviceEvents(deps: { db: Db; observe: (obs: Observation[])
       RETURNING device_id, (extract(epoch FROM ts) * 1000)::float8 AS ms, type`.execute(deps.db);
     if (res.rows.length === 0) return;
     const inserted = new Set(res.rows.map((r) => eventKey(r.device_id, Number(r.ms), r.type)));
-    deps.observe(batch.filter((i) => inserted.has(i.key)).map(({ deviceId, receivedAt, ev }) => ({
-      deviceId, at: receivedAt, metrics: { ...EVENT_METRICS[ev.type], event: { type: ev.type, severity: ev.severity ?? null } },
-    })));
+    deps.observe(
+      batch
+        .filter((i) => inserted.has(i.key))
+        .map(({ deviceId, receivedAt, ev }) => ({
+          deviceId,
+          at: receivedAt,
+          metrics: { ...EVENT_METRICS[ev.type], event: { type: ev.type, severity: ev.severity ?? null } },
+        })),
+    );
   }
 
   async function list(deviceId: string, limit: number) {
-    const rows = await deps.db.selectFrom('device_events').selectAll().where('device_id', '=', deviceId).orderBy('id', 'desc').limit(limit).execute();
-    return rows.map((r) => ({ type: r.type, severity: r.severity, ts: r.ts.toISOString(), receivedAt: r.received_at.toISOString(), data: r.data }));
+    const rows = await deps.db
+      .selectFrom('device_events')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      type: r.type,
+      severity: r.severity,
+      ts: r.ts.toISOString(),
+      receivedAt: r.received_at.toISOString(),
+      data: r.data,
+    }));
   }
 
   /** Writes the events queued (graceful shutdown). */

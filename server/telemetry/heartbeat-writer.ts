@@ -46,8 +46,13 @@ export interface WriteResult {
 }
 
 interface Row {
-  fresh: number[] | null; bd: string[] | null; bat: number[] | null;
-  sd: string[] | null; sok: number[] | null; serr: number[] | null; sat: number[] | null;
+  fresh: number[] | null;
+  bd: string[] | null;
+  bat: number[] | null;
+  sd: string[] | null;
+  sok: number[] | null;
+  serr: number[] | null;
+  sat: number[] | null;
 }
 
 /** What the caller knows of the batch's devices (hints: a wrong `true` costs a lookup, never a wrong row). */
@@ -72,7 +77,8 @@ export async function appendBatch(db: Kysely<Database>, items: Item[]): Promise<
     const it = items[i];
     const { deviceId, receivedAt, hb } = it;
     const r = receivedAt.getTime();
-    lines[i] = `${copyValue(deviceId)}\t${copyValue(hb.bootId)}\t${hb.seq}\t${isoTime(hb.ts)}\t${isoTime(r)}\t${r - hb.ts}\t${copyValue(hb.firmware)}\t${copyValue(JSON.stringify(vitals(it)))}`;
+    lines[i] =
+      `${copyValue(deviceId)}\t${copyValue(hb.bootId)}\t${hb.seq}\t${isoTime(hb.ts)}\t${isoTime(r)}\t${r - hb.ts}\t${copyValue(hb.firmware)}\t${copyValue(JSON.stringify(vitals(it)))}`;
   }
   await copyRows(db, 'heartbeats', COLUMNS, lines);
 }
@@ -86,8 +92,18 @@ export async function writeBatch(db: Kysely<Database>, items: Item[], hints: Bat
   for (let i = 0; i < items.length; i++) {
     const { deviceId, receivedAt, hb } = items[i];
     rows[i] = {
-      d: deviceId, b: hb.bootId, s: hb.seq, t: hb.ts, r: receivedAt.getTime(), f: hb.firmware, v: vitals(items[i]), apps: hb.apps,
-      reason: hb.sys?.rebootReason ?? null, nb: newBoot[i], nv: newVersions[i], i,
+      d: deviceId,
+      b: hb.bootId,
+      s: hb.seq,
+      t: hb.ts,
+      r: receivedAt.getTime(),
+      f: hb.firmware,
+      v: vitals(items[i]),
+      apps: hb.apps,
+      reason: hb.sys?.rebootReason ?? null,
+      nb: newBoot[i],
+      nv: newVersions[i],
+      i,
     };
   }
   const res = await sql<Row>`-- prepare: heartbeat_batch
@@ -130,10 +146,18 @@ export async function writeBatch(db: Kysely<Database>, items: Item[], hints: Bat
       (SELECT array_agg(device_id ORDER BY device_id) FROM st) AS sd,
       (SELECT array_agg(reader_ok ORDER BY device_id) FROM st) AS sok,
       (SELECT array_agg(reader_err ORDER BY device_id) FROM st) AS serr,
-      (SELECT array_agg((extract(epoch FROM received_at) * 1000)::float8 ORDER BY device_id) FROM st) AS sat`.execute(db);
+      (SELECT array_agg((extract(epoch FROM received_at) * 1000)::float8 ORDER BY device_id) FROM st) AS sat`.execute(
+    db,
+  );
   const row = res.rows[0];
-  const out: WriteResult = { fresh: (row.fresh ?? []).map(Number), boots: new Map(bootDevices.map((id) => [id, []])), states: new Map() };
-  (row.bd ?? []).forEach((d, j) => out.boots.get(d)?.push(Number(row.bat![j])));
-  (row.sd ?? []).forEach((d, j) => out.states.set(d, { ok: Number(row.sok![j]), err: Number(row.serr![j]), receivedAt: Number(row.sat![j]) }));
+  const out: WriteResult = {
+    fresh: (row.fresh ?? []).map(Number),
+    boots: new Map(bootDevices.map((id) => [id, []])),
+    states: new Map(),
+  };
+  for (const [j, d] of (row.bd ?? []).entries()) out.boots.get(d)?.push(Number(row.bat![j]));
+  for (const [j, d] of (row.sd ?? []).entries()) {
+    out.states.set(d, { ok: Number(row.sok![j]), err: Number(row.serr![j]), receivedAt: Number(row.sat![j]) });
+  }
   return out;
 }

@@ -27,13 +27,16 @@ export interface Observation {
   metrics: Record<string, unknown>;
 }
 
-export interface Seen { deviceId: string; at: Date }
+export interface Seen {
+  deviceId: string;
+  at: Date;
+}
 
 export interface IngestHooks {
   /** The devices heard that need a write in the batch transaction (presence not known to be online). */
   needsTransaction?: (seen: Seen[]) => Seen[];
   /** Runs inside the batch transaction with the devices `needsTransaction` returned; returns what to do after the commit. */
-  inTransaction?: (trx: Kysely<Database>, seen: Seen[]) => Promise<(() => void) | void>;
+  inTransaction?: (trx: Kysely<Database>, seen: Seen[]) => Promise<(() => void) | undefined>;
   /** The new heartbeats as rule observations, after the commit. */
   afterCommit?: (observations: Observation[]) => void;
 }
@@ -111,7 +114,13 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
   /** Whether a heartbeat is surely new and changes nothing but its own row and the device's state. */
   function appendable(it: Item): boolean {
     const k = known.get(it.deviceId);
-    return !!k?.boot && k.boot.id === it.hb.bootId && it.hb.seq > k.boot.seq && sameVersions(k, it.hb) && state.has(it.deviceId);
+    return (
+      !!k?.boot &&
+      k.boot.id === it.hb.bootId &&
+      it.hb.seq > k.boot.seq &&
+      sameVersions(k, it.hb) &&
+      state.has(it.deviceId)
+    );
   }
 
   /** The statement that dedupes, with what it must look up for these items. */
@@ -129,7 +138,9 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
     // Every boot id and version of the items is recorded now, with the boots of the last hour read back.
     if (checked) {
       // The reader sums device_state holds (none yet: zero) for the devices this process did not hold.
-      for (const it of items) if (!state.has(it.deviceId)) state.seed(it.deviceId, checked.states.get(it.deviceId) ?? { ok: 0, err: 0, receivedAt: -Infinity });
+      for (const it of items)
+        if (!state.has(it.deviceId))
+          state.seed(it.deviceId, checked.states.get(it.deviceId) ?? { ok: 0, err: 0, receivedAt: -Infinity });
     }
     for (const it of items) {
       const times = checked?.boots.get(it.deviceId);
@@ -147,10 +158,24 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
       if (!isNew(i)) return; // a duplicate: dropped silently
       const c = readerCounts(it.hb);
       const r = it.receivedAt.getTime();
-      const reader = state.apply({ deviceId: it.deviceId, bootId: it.hb.bootId, seq: it.hb.seq, ts: it.hb.ts, receivedAt: r, vitals: vitals(it), ok: c.ok, err: c.err });
+      const reader = state.apply({
+        deviceId: it.deviceId,
+        bootId: it.hb.bootId,
+        seq: it.hb.seq,
+        ts: it.hb.ts,
+        receivedAt: r,
+        vitals: vitals(it),
+        ok: c.ok,
+        err: c.err,
+      });
       let bootsLastHour = 0;
       for (const t of known.get(it.deviceId)?.boot?.times ?? []) if (t > r - HOUR_MS) bootsLastHour++;
-      const metrics = deriveMetrics(it.hb, { receivedAt: it.receivedAt, readerOk: reader.ok, readerErr: reader.err, bootsLastHour });
+      const metrics = deriveMetrics(it.hb, {
+        receivedAt: it.receivedAt,
+        readerOk: reader.ok,
+        readerErr: reader.err,
+        bootsLastHour,
+      });
       observations.push({ deviceId: it.deviceId, at: it.receivedAt, metrics });
     });
     if (observations.length > 0) deps.hooks?.afterCommit?.(observations);
@@ -169,7 +194,9 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
     const seenKeys = new Set<string>();
     const items = batch.filter((it) => {
       const k = key(it.deviceId, it.hb.bootId, it.hb.seq);
-      return seenKeys.has(k) ? false : (seenKeys.add(k), true); // a resend in the same batch: written once
+      if (seenKeys.has(k)) return false; // a resend in the same batch: written once
+      seenKeys.add(k);
+      return true;
     });
     const moving = deps.hooks?.needsTransaction ? deps.hooks.needsTransaction(latestPerDevice(items)) : [];
     if (moving.length > 0 && deps.hooks?.inTransaction) {
@@ -203,11 +230,17 @@ export function createIngest(deps: { db: Db; hooks?: IngestHooks } & IngestOptio
   }
 
   // Batches are idempotent (heartbeats dedupe), so a deadlock is simply retried.
-  const opts = { maxItems: deps.maxItems ?? 1_000, maxDelayMs: deps.maxDelayMs ?? 10, flush, retryable: isTransientDbError };
+  const opts = {
+    maxItems: deps.maxItems ?? 1_000,
+    maxDelayMs: deps.maxDelayMs ?? 10,
+    flush,
+    retryable: isTransientDbError,
+  };
   const shards = Array.from({ length: Math.max(1, deps.concurrency ?? 4) }, () => new Batcher<Item>(opts));
 
   return {
-    accept: (deviceId: string, receivedAt: Date, hb: Heartbeat) => shards[fnv(deviceId) % shards.length].add({ deviceId, receivedAt, hb }),
+    accept: (deviceId: string, receivedAt: Date, hb: Heartbeat) =>
+      shards[fnv(deviceId) % shards.length].add({ deviceId, receivedAt, hb }),
     /** Forgets what this process knows of a device (a new session, maybe after another instance): its next heartbeat asks the database. */
     forget: (deviceId: string) => {
       known.delete(deviceId);

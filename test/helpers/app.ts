@@ -13,11 +13,18 @@ import { sharedDb } from './db.ts';
 export interface TestApp {
   app: App;
   adminToken: string;
-  api: <T = any>(method: string, path: string, body?: unknown, token?: string | null) => Promise<{ status: number; body: T; headers: Headers }>;
+  api: <T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+  ) => Promise<{ status: number; body: T; headers: Headers }>;
   stop: () => Promise<void>;
 }
 
-export async function startTestApp(opts: { clock?: Clock; config?: Partial<Config>; adminToken?: string } = {}): Promise<TestApp> {
+export async function startTestApp(
+  opts: { clock?: Clock; config?: Partial<Config>; adminToken?: string } = {},
+): Promise<TestApp> {
   const adminToken = opts.adminToken ?? `test-admin-${randomChars(24)}`;
   const config = testConfig({ dataDir: mkdtempSync(join(tmpdir(), 'posfleet-test-')), adminToken, ...opts.config });
   const app = await startApp(config, { db: await sharedDb(), clock: opts.clock, schedule: false });
@@ -25,12 +32,18 @@ export async function startTestApp(opts: { clock?: Clock; config?: Partial<Confi
     const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${app.baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(`${app.baseUrl}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {
       parsed = text ? JSON.parse(text) : null;
-    } catch { /* not JSON: keep the text */ }
+    } catch {
+      /* not JSON: keep the text */
+    }
     return { status: res.status, body: parsed as any, headers: res.headers };
   };
   return { app, adminToken, api, stop: () => app.stop() };
@@ -59,7 +72,10 @@ export function uniqueSerial(prefix = 'SN'): string {
 }
 
 /** A merchant, an enrolment token and one enrolled terminal, over the public API. */
-export async function enrollDevice(t: TestApp, opts: { model?: string; firmware?: string; merchantId?: string; tags?: string[] } = {}): Promise<EnrolledDevice> {
+export async function enrollDevice(
+  t: TestApp,
+  opts: { model?: string; firmware?: string; merchantId?: string; tags?: string[] } = {},
+): Promise<EnrolledDevice> {
   let merchantId = opts.merchantId;
   if (!merchantId) {
     const m = await t.api('POST', '/api/v1/merchants', { name: 'Test shop', timezone: 'Europe/Berlin' });
@@ -67,7 +83,12 @@ export async function enrollDevice(t: TestApp, opts: { model?: string; firmware?
   }
   const tok = await t.api('POST', '/api/v1/enrollment-tokens', { merchantId, tags: opts.tags });
   const serial = uniqueSerial();
-  const res = await t.api('POST', '/api/v1/enroll', { serial, model: opts.model ?? 'T2', firmware: opts.firmware ?? '1.0.0' }, tok.body.token);
+  const res = await t.api(
+    'POST',
+    '/api/v1/enroll',
+    { serial, model: opts.model ?? 'T2', firmware: opts.firmware ?? '1.0.0' },
+    tok.body.token,
+  );
   if (res.status !== 201) throw new Error(`enrol failed: ${res.status} ${JSON.stringify(res.body)}`);
   return { deviceId: res.body.deviceId, password: res.body.mqtt.password, merchantId, serial };
 }
@@ -75,7 +96,12 @@ export async function enrollDevice(t: TestApp, opts: { model?: string; firmware?
 /** Connects with MQTT.js; resolves on CONNACK or rejects with the broker's refusal. */
 export function connectMqtt(app: App, options: IClientOptions): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(app.mqttUrl, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000, ...options });
+    const client = mqtt.connect(app.mqttUrl, {
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 5_000,
+      ...options,
+    });
     client.once('connect', () => resolve(client));
     client.once('error', (err) => {
       client.end(true);
@@ -84,16 +110,31 @@ export function connectMqtt(app: App, options: IClientOptions): Promise<MqttClie
   });
 }
 
-export function connectDevice(app: App, d: Pick<EnrolledDevice, 'deviceId' | 'password'>, extra: IClientOptions = {}): Promise<MqttClient> {
+export function connectDevice(
+  app: App,
+  d: Pick<EnrolledDevice, 'deviceId' | 'password'>,
+  extra: IClientOptions = {},
+): Promise<MqttClient> {
   return connectMqtt(app, { clientId: d.deviceId, username: d.deviceId, password: d.password, ...extra });
 }
 
 export function heartbeat(seq: number, extra: Record<string, unknown> = {}) {
-  return JSON.stringify({ v: 1, seq, bootId: 'boot-1', ts: Date.now(), firmware: '1.0.0', apps: { payment: '5.0.0' }, ...extra });
+  return JSON.stringify({
+    v: 1,
+    seq,
+    bootId: 'boot-1',
+    ts: Date.now(),
+    firmware: '1.0.0',
+    apps: { payment: '5.0.0' },
+    ...extra,
+  });
 }
 
 /** Polls until `check` returns a truthy value (for effects that cross the broker). */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 5_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 5_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

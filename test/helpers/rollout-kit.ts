@@ -15,19 +15,35 @@ import type { TestApp } from './app.ts';
 export interface Kit {
   keys: GeneratedKeyPair;
   publicKeyPem: string;
-  release: (version: string, models: string[], opts?: { component?: string }) => Promise<{ id: string; version: string }>;
+  release: (
+    version: string,
+    models: string[],
+    opts?: { component?: string },
+  ) => Promise<{ id: string; version: string }>;
 }
 
 export async function rolloutKit(t: TestApp): Promise<Kit> {
   const dir = mkdtempSync(join(tmpdir(), 'posfleet-rel-'));
   const keys = await generateKeyPair(join(dir, 'keys'));
   const publicKeyPem = await readFile(keys.publicKeyPath, 'utf8');
-  const trusted = await t.api('POST', '/api/v1/signing-keys', { name: `test ${randomChars(6)}`, publicKey: publicKeyPem });
+  const trusted = await t.api('POST', '/api/v1/signing-keys', {
+    name: `test ${randomChars(6)}`,
+    publicKey: publicKeyPem,
+  });
   if (trusted.status !== 201) throw new Error(`signing key: ${trusted.status} ${JSON.stringify(trusted.body)}`);
   async function release(version: string, models: string[], opts: { component?: string } = {}) {
-    const r = await buildSampleRelease({ dir, component: opts.component ?? 'firmware', version, models, sizeBytes: 64 * 1024, key: keys.privateKeyPath });
+    const r = await buildSampleRelease({
+      dir,
+      component: opts.component ?? 'firmware',
+      version,
+      models,
+      sizeBytes: 64 * 1024,
+      key: keys.privateKeyPath,
+    });
     const res = await fetch(`${t.app.baseUrl}/api/v1/artifacts`, {
-      method: 'POST', body: await readFile(r.out), headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/octet-stream' },
+      method: 'POST',
+      body: await readFile(r.out),
+      headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/octet-stream' },
     });
     const body = (await res.json()) as { id: string; version: string };
     if (res.status !== 201) throw new Error(`upload ${version}: ${res.status} ${JSON.stringify(body)}`);
@@ -47,8 +63,14 @@ export function versionBase(): number {
  * the server's pending batches written.
  */
 export async function drive(opts: {
-  t: () => TestApp; serverClock: ManualClock; simClock: SimClock; done: () => Promise<boolean>;
-  serverStepMs?: number; simStepMs?: number; maxSteps?: number; onStep?: (i: number) => Promise<void>;
+  t: () => TestApp;
+  serverClock: ManualClock;
+  simClock: SimClock;
+  done: () => Promise<boolean>;
+  serverStepMs?: number;
+  simStepMs?: number;
+  maxSteps?: number;
+  onStep?: (i: number) => Promise<void>;
 }): Promise<number> {
   const max = opts.maxSteps ?? 200;
   for (let i = 0; i < max; i++) {
