@@ -197,6 +197,16 @@ describe('terminal agent against a real broker', () => {
     expect(f.counters.reboots).toBe(2);
   });
 
+  it('enrols again when the server no longer knows its credentials, and connects with the new ones', async () => {
+    const f = await fleet({ terminals: 1 });
+    const [a] = f.agents;
+    enroll.devices.set(a.deviceId!, 'forgotten'); // the server no longer accepts its password
+    a.dropConnection();
+    await advanceUntil(() => enroll.requests.length === 2 && a.state === 'online', 'online on new credentials');
+    expect(f.counters.errors.mqtt_refused).toBeGreaterThanOrEqual(1);
+    expect(f.counters.enrolled).toBe(2);
+  });
+
   it('keeps its identity in the state file across a simulator restart', async () => {
     const first = await fleet({ terminals: 2 });
     const ids = first.agents.map((a) => a.deviceId);

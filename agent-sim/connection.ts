@@ -113,6 +113,11 @@ export class Connection {
       const saved = this.ev.onEnrolled(answer);
       this.needsEnroll = false;
       counters.enrolled++;
+      // A client made with the old credentials would reconnect with them: the
+      // next connect starts a new one (reports it still held go with it).
+      const stale = this.client;
+      this.client = null;
+      stale?.end(true);
       await saved;
       return true;
     } catch (err) {
