@@ -9,8 +9,10 @@ import { canonicalJson, heartbeatSchema, replySchema, type Manifest } from '../p
 import { manualClock, type ManualClock } from './clock.ts';
 import { startFleet, type FleetHandle, type FleetOptions } from './fleet.ts';
 import {
+  advanceUntil as advanceTo,
   startEnrollServer,
   startTestBroker,
+  until,
   type Published,
   type TestBroker,
   type TestEnrollServer,
@@ -59,22 +61,7 @@ const on = (kind: string, deviceId?: string) => (p: Published) =>
   p.topic.endsWith(`/${kind}`) && (!deviceId || p.topic === `fleet/${deviceId}/${kind}`);
 const messages = (kind: string, deviceId?: string) =>
   broker.published.filter(on(kind, deviceId)).map((p) => p.payload as Record<string, any>);
-async function until<T>(get: () => T | undefined | false, what: string): Promise<T> {
-  for (let i = 0; i < 250; i++) {
-    const v = get();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-/** Moves the terminals' clock in steps until `done()`: a timer armed late (a reboot waits for the acks of its reports first) still fires. */
-async function advanceUntil(done: () => boolean, what: string, stepMs = 500): Promise<void> {
-  for (let i = 0; i < 50 && !done(); i++) {
-    await clock.advance(stepMs);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  if (!done()) throw new Error(`timed out waiting for ${what}`);
-}
+const advanceUntil = (done: () => boolean, what: string) => advanceTo(clock, done, what);
 const command = (deviceId: string, id: string, type: string, params: Record<string, unknown> = {}) =>
   broker.publish(`fleet/${deviceId}/cmd`, { v: 1, id, type, params, expiresAt: clock.now() + 60_000 });
 
@@ -208,6 +195,16 @@ describe('terminal agent against a real broker', () => {
     broker = await startTestBroker({ port: broker.port, authenticate: (u, p) => enroll?.devices.get(u) === p });
     await advanceUntil(() => installed && a.state === 'online', 'the install’s reboot resolved');
     expect(f.counters.reboots).toBe(2);
+  });
+
+  it('enrols again when the server no longer knows its credentials, and connects with the new ones', async () => {
+    const f = await fleet({ terminals: 1 });
+    const [a] = f.agents;
+    enroll.devices.set(a.deviceId!, 'forgotten'); // the server no longer accepts its password
+    a.dropConnection();
+    await advanceUntil(() => enroll.requests.length === 2 && a.state === 'online', 'online on new credentials');
+    expect(f.counters.errors.mqtt_refused).toBeGreaterThanOrEqual(1);
+    expect(f.counters.enrolled).toBe(2);
   });
 
   it('keeps its identity in the state file across a simulator restart', async () => {

@@ -3,7 +3,13 @@
 // OTA. Time comes from the injected clock only.
 import type { KeyObject } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
-import { deviceConfigSchema, PROTOCOL_VERSION, topicFor, type Manifest } from '../protocol/index.ts';
+import {
+  deviceConfigSchema,
+  PROTOCOL_VERSION,
+  topicFor,
+  type EnrollResponse,
+  type Manifest,
+} from '../protocol/index.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import { CommandHandler } from './commands.ts';
 import { Connection } from './connection.ts';
@@ -15,17 +21,8 @@ import { modelSpec, type ModelSpec } from './models.ts';
 import { OtaClient, type OtaStatus } from './ota.ts';
 import type { TerminalPlan } from './plan.ts';
 import { between, chance, jitter, streamRng, type Rng } from './rng.ts';
+import { transition, type AgentState } from './states.ts';
 import { VitalsModel, type VitalsEvent } from './vitals.ts';
-
-export type AgentState =
-  | 'idle'
-  | 'enrolling'
-  | 'connecting'
-  | 'online'
-  | 'offline'
-  | 'rebooting'
-  | 'failed'
-  | 'stopped';
 
 export interface AgentOptions {
   plan: TerminalPlan;
@@ -59,7 +56,6 @@ export class TerminalAgent {
   readonly vitals: VitalsModel;
   readonly logs = new LogRing();
   readonly ota: OtaClient;
-  state: AgentState = 'idle';
   identity: Identity | null = null;
   bootId = '';
   seq = 0;
@@ -69,6 +65,7 @@ export class TerminalAgent {
   config: Record<string, unknown> = {};
   lastOta: OtaStatus | null = null;
   lastError: { code: string; message: string } | null = null;
+  private current: AgentState = 'idle';
   private readonly rng: Rng;
   private readonly conn: Connection;
   private readonly commands: CommandHandler;
@@ -119,11 +116,41 @@ export class TerminalAgent {
       applyConfig: (p) => this.applyConfig(p, false),
       reboot: (reason) => this.reboot(reason),
     });
-    this.conn = new Connection(this, {
-      onOnline: () => this.onOnline(),
-      onOffline: () => this.onOffline(),
-      onMessage: (topic, payload) => this.onMessage(topic, payload),
-    });
+    this.conn = new Connection(
+      {
+        clock,
+        rng: streamRng(opts.seed, 'link', plan.index),
+        counters: opts.counters,
+        server: opts.server,
+        enrollToken: opts.enrollToken,
+        enrollLimiter: opts.enrollLimiter,
+        givenCredentials: Boolean(opts.credentials),
+        identity: () => this.identity,
+        enrollRequest: () => ({
+          serial: this.serial,
+          model: this.model.name,
+          firmware: this.firmware,
+          apps: this.apps,
+        }),
+      },
+      {
+        onEnrolling: () => this.moveTo('enrolling'),
+        onEnrolled: (answer) => this.onEnrolled(answer),
+        onConnecting: () => this.moveTo('connecting'),
+        onConnected: () => this.onConnected(),
+        onClosed: () => this.onClosed(),
+        onMessage: (topic, payload) => this.onMessage(topic, payload),
+        onError: (code, message, fatal) => {
+          this.fail(code, message);
+          if (fatal) this.moveTo('failed');
+        },
+      },
+    );
+  }
+
+  /** Where the terminal is; it changes only along the table in states.ts. */
+  get state(): AgentState {
+    return this.current;
   }
 
   get deviceId(): string | undefined {
@@ -161,7 +188,7 @@ export class TerminalAgent {
   }
 
   async stop(): Promise<void> {
-    this.state = 'stopped';
+    this.moveTo('stopped');
     this.clearTimers();
     for (const resolve of this.bootWaiters.splice(0)) resolve();
     await this.conn.close();
@@ -173,7 +200,7 @@ export class TerminalAgent {
       await saveIdentity(this.opts.stateDir, this.identity);
   }
 
-  fail(code: string, message: string): void {
+  private fail(code: string, message: string): void {
     this.lastError = { code, message };
     this.opts.counters.error(code);
     this.logs.add(this.opts.clock.now(), 'error', `${code}: ${message}`);
@@ -182,15 +209,16 @@ export class TerminalAgent {
   /**
    * Restart: drop the session (abruptly unless the reboot was asked for), new
    * bootId, reconnect. Resolves when the terminal is online again; a reboot
-   * asked for while one is under way joins it.
+   * asked for while one is under way joins it. A terminal that is stopped, or
+   * was never started, has nothing to restart.
    */
   reboot(reason: string): Promise<void> {
-    if (this.state === 'stopped') return Promise.resolve();
+    if (this.state === 'stopped' || this.state === 'idle') return Promise.resolve();
     const back = new Promise<void>((resolve) => {
       this.bootWaiters.push(resolve);
     });
     if (this.state === 'rebooting') return back;
-    this.state = 'rebooting';
+    this.moveTo('rebooting');
     this.clearTimers();
     this.opts.counters.reboots++;
     const graceful = reason === 'remote' || reason === 'update';
@@ -233,8 +261,27 @@ export class TerminalAgent {
     this.logs.add(this.opts.clock.now(), 'info', `boot ${this.bootId} firmware ${this.firmware} reason ${reason}`);
   }
 
-  private onOnline(): void {
-    this.state = 'online';
+  private moveTo(to: AgentState): void {
+    this.current = transition(this.current, to, `terminal ${this.serial}`);
+  }
+
+  /** Takes the identity the server just gave, keeping the versions it runs. */
+  private onEnrolled(answer: EnrollResponse): Promise<void> {
+    const previous = this.identity;
+    this.identity = {
+      serial: this.serial,
+      deviceId: answer.deviceId,
+      mqtt: answer.mqtt,
+      heartbeatIntervalS: answer.heartbeatIntervalS,
+      firmware: previous?.firmware ?? this.opts.firmware,
+      apps: previous?.apps ?? this.opts.apps,
+    };
+    this.heartbeatIntervalS = answer.heartbeatIntervalS;
+    return this.persist();
+  }
+
+  private onConnected(): void {
+    this.moveTo('online');
     // Those who waited for this boot; a reboot the first heartbeat sets off (a flat battery) has its own.
     const booted = this.bootWaiters.splice(0);
     // One reboot event per boot, on its first connect: why it restarted and into what.
@@ -251,8 +298,8 @@ export class TerminalAgent {
     for (const resolve of booted) resolve();
   }
 
-  private onOffline(): void {
-    if (this.state === 'online' || this.state === 'connecting') this.state = 'offline';
+  private onClosed(): void {
+    this.moveTo('offline');
     this.clock().clearTimeout(this.hbTimer);
   }
 

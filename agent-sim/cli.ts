@@ -1,4 +1,4 @@
-// `npm run sim -- --server URL --enroll-token TOKEN --terminals 200 …` (DESIGN.md §6).
+// `npm run sim -- --server URL --enroll-token TOKEN --terminals 200 …`; flags in docs/agent-sim.md.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseDuration } from './clock.ts';

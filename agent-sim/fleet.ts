@@ -3,12 +3,13 @@
 // hands back a handle that tests, the CLI and the benchmark inspect and steer.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { TerminalAgent, type AgentState } from './agent.ts';
+import { TerminalAgent } from './agent.ts';
 import { realClock, type Clock } from './clock.ts';
 import { FleetCounters, Limiter } from './counters.ts';
 import { stateDirFor, type Identity } from './identity.ts';
 import { planFleet, type FleetPlan } from './plan.ts';
 import { setupMerchants } from './setup.ts';
+import type { AgentState } from './states.ts';
 import { fleetStats, type FleetStats, type FleetSummary } from './stats.ts';
 
 export interface FleetOptions {

@@ -1,4 +1,4 @@
-// Built-in terminal models (DESIGN.md §6). What a model has decides what its
+// Built-in terminal models (docs/agent-sim.md, "Models"). What a model has decides what its
 // heartbeat reports: a countertop on mains sends no battery, a reader no printer.
 import type { NET_TYPES } from '../protocol/index.ts';
 

@@ -1,4 +1,4 @@
-// The terminal's OTA client (DESIGN.md §4): check the signed manifest before
+// The terminal's OTA client (docs/agent-sim.md, "Updates"): check the signed manifest before
 // spending bandwidth, download with resume, verify size and sha256, install,
 // reboot, and report every state on `fleet/{id}/ota`. Each refusal has its
 // own error code so the server and the tests can tell them apart.

@@ -1,5 +1,5 @@
-// Failure profiles (issue 3): composable, seeded, optionally for a share of the
-// fleet. `--profile failing-printer@0.1,install-fail:0.3,bad-firmware:2.0.0@0.05`.
+// Failure profiles (docs/agent-sim.md, "Failure profiles"): composable, seeded,
+// optionally for a share of the fleet. `--profile failing-printer@0.1,install-fail:0.3,bad-firmware:2.0.0@0.05`.
 import { between, chance, streamRng } from './rng.ts';
 
 export const PROFILE_NAMES = [

@@ -50,6 +50,6 @@ export function poisson(rng: Rng, mean: number): number {
   return k;
 }
 
-/** A delay of `base` ms spread by ±`fraction` (house rule 7: everything periodic is jittered). */
+/** A delay of `base` ms spread by ±`fraction`: nothing periodic runs in step across a fleet. */
 export const jitter = (rng: Rng, base: number, fraction = 0.1): number =>
   Math.max(0, Math.round(base * (1 + fraction * (2 * rng() - 1))));

@@ -1,6 +1,7 @@
 // What a fleet looks like right now, and how the CLI prints it.
-import type { AgentState, TerminalAgent } from './agent.ts';
+import type { TerminalAgent } from './agent.ts';
 import type { FleetCounters } from './counters.ts';
+import type { AgentState } from './states.ts';
 
 export interface FleetStats {
   terminals: number;

@@ -1,11 +1,13 @@
 // Stand-ins for posfleet used by agent-sim's own tests and bench/sim: a real
 // aedes broker on 127.0.0.1 and a tiny HTTP enrolment endpoint that speaks the
-// protocol/ shapes. Not for production, and never imported by the agent itself.
+// protocol/ shapes, and the bounded polls the tests wait with. Not for
+// production, and never imported by the agent itself.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import { API_BASE, enrollRequestSchema, type EnrollRequest } from '../protocol/index.ts';
+import type { ManualClock } from './clock.ts';
 
 export interface Published {
   topic: string;
@@ -22,6 +24,10 @@ export interface TestBroker {
   publish(topic: string, payload: unknown, opts?: { retain?: boolean; qos?: 0 | 1 }): Promise<void>;
   /** Drops every connection and comes back on the same port with an empty broker: a server restart. */
   restart(): Promise<void>;
+  /** Subscriptions (one per topic) waiting for releaseSubscribes() (with `holdSubscribe`). */
+  readonly subscribesHeld: number;
+  /** Answers the SUBSCRIBEs held so far. */
+  releaseSubscribes(): void;
   close(): Promise<void>;
 }
 
@@ -32,12 +38,15 @@ export interface BrokerOptions {
   authenticate?: (username: string, password: string) => boolean;
   /** Publishes to topics for which this returns true are never acknowledged (a server that stalls). */
   withholdAck?: (topic: string) => boolean;
+  /** SUBSCRIBEs wait for releaseSubscribes(): a terminal connects but gets no SUBACK until then. */
+  holdSubscribe?: boolean;
 }
 
 export async function startTestBroker(opts: BrokerOptions = {}): Promise<TestBroker> {
   const sockets = new Set<Socket>();
   const published: Published[] = [];
-  let broker = await makeBroker(opts, published);
+  const heldSubscribes: (() => void)[] = [];
+  let broker = await makeBroker(opts, published, heldSubscribes);
   let server = await listen(broker, sockets, opts.port ?? 0);
   const port = (server.address() as AddressInfo).port;
   const shutdown = async () => {
@@ -68,15 +77,21 @@ export async function startTestBroker(opts: BrokerOptions = {}): Promise<TestBro
       ),
     async restart() {
       await shutdown();
-      broker = await makeBroker(opts, published);
+      broker = await makeBroker(opts, published, heldSubscribes);
       server = await listen(broker, sockets, port);
+    },
+    get subscribesHeld() {
+      return heldSubscribes.length;
+    },
+    releaseSubscribes: () => {
+      for (const release of heldSubscribes.splice(0)) release();
     },
     close: shutdown,
   } as TestBroker;
   return tb;
 }
 
-async function makeBroker(opts: BrokerOptions, published: Published[]): Promise<Aedes> {
+async function makeBroker(opts: BrokerOptions, published: Published[], heldSubscribes: (() => void)[]): Promise<Aedes> {
   const broker = await Aedes.createBroker({
     authenticate: (_client, username, password, done) => {
       const ok = !opts.authenticate || opts.authenticate(username ?? '', password?.toString() ?? '');
@@ -85,6 +100,10 @@ async function makeBroker(opts: BrokerOptions, published: Published[]): Promise<
     },
     authorizePublish: (_client, packet, done) => {
       if (!opts.withholdAck?.(packet.topic)) done(null);
+    },
+    authorizeSubscribe: (_client, sub, done) => {
+      if (opts.holdSubscribe) heldSubscribes.push(() => done(null, sub));
+      else done(null, sub);
     },
   });
   if (opts.record) {
@@ -168,4 +187,26 @@ export async function startEnrollServer(o: {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Polls `get` every 20 ms until it gives something truthy; throws after 5 s. */
+export async function until<T>(get: () => T | undefined | false, what: string): Promise<T> {
+  for (let i = 0; i < 250; i++) {
+    const v = get();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Moves the terminals' clock in steps until `done()`: a timer armed late (a
+ * reboot waits for the acks of its reports first) still fires.
+ */
+export async function advanceUntil(clock: ManualClock, done: () => boolean, what: string, stepMs = 500): Promise<void> {
+  for (let i = 0; i < 50 && !done(); i++) {
+    await clock.advance(stepMs);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (!done()) throw new Error(`timed out waiting for ${what}`);
 }
