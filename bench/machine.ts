@@ -53,11 +53,12 @@ function cpuLine(): string {
   return `${model} (${id}${f(mhz)} MHz), ${cpus().length} CPUs, ${f(totalmem() / 2 ** 30)} GiB; Linux ${release()}, ${virt}${pti}`;
 }
 
-function commit(): string {
-  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' });
+/** The commit a checkout is at, and whether its tracked files differ from it. */
+function commit(dir: string): string {
+  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir, encoding: 'utf8' });
   if (rev.status !== 0) return 'unknown commit';
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-    cwd: repoRoot,
+    cwd: dir,
     encoding: 'utf8',
   });
   return `commit ${rev.stdout.trim()}${dirty.stdout.trim() ? ' with uncommitted changes' : ''}`;
@@ -196,13 +197,14 @@ const label = (s: string) => `  ${s.padEnd(11)}`;
 /**
  * Prints the machine, measures the reference and starts watching the CPU. `name`
  * heads the lines; `databaseUrl` (a PostgreSQL server) adds its version and the
- * reference's PostgreSQL part.
+ * reference's PostgreSQL part; `serverRoot` is the checkout whose server runs,
+ * when it is not this one.
  */
-export async function startRun(name: string, opts: { databaseUrl?: string } = {}): Promise<Run> {
+export async function startRun(name: string, opts: { databaseUrl?: string; serverRoot?: string } = {}): Promise<Run> {
   const load = loadavg();
   const lines = [
     `bench/${name} on ${cpuLine()}`,
-    `${label('software')}Node ${process.version}${opts.databaseUrl ? `, ${await postgresLine(opts.databaseUrl)}` : ''}; posfleet ${commit()}`,
+    `${label('software')}Node ${process.version}${opts.databaseUrl ? `, ${await postgresLine(opts.databaseUrl)}` : ''}; posfleet ${commit(repoRoot)}${opts.serverRoot && opts.serverRoot !== repoRoot ? `, its server from ${opts.serverRoot} at ${commit(opts.serverRoot)}` : ''}`,
     `${label('load')}${load.map((x) => f(x, 2)).join(' ')} (1, 5, 15 min) at the start`,
   ];
   console.log(lines.join('\n'));

@@ -608,7 +608,7 @@ async function main(): Promise<Figure[]> {
 
 let figures: Figure[] | undefined;
 try {
-  const run = await startRun('rollout', { databaseUrl: adminUrl });
+  const run = await startRun('rollout', { databaseUrl: adminUrl, serverRoot });
   try {
     figures = await main();
   } catch (err) {
