@@ -4,6 +4,8 @@
 //                                 [--client-threads 2] [--nginx-workers auto]
 // posfleet runs as its own process (`posfleet serve`, embedded database, temp
 // DATA_DIR), nginx as another; the downloaders in --client-threads processes.
+// bench/machine.ts adds the machine, who else used its CPU, and the reference
+// workload before and after.
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { generateKeyPair } from '../../firmware/keys.ts';
 import { buildSampleRelease } from '../../firmware/samples.ts';
 import { SERVER_NODE_FLAGS } from '../../bin/node-flags.js';
+import { startRun, type Figure } from '../machine.ts';
 
 const { values: v } = parseArgs({
   options: {
@@ -213,14 +216,14 @@ async function measure(
   return { mbps: bytes / 1e6 / seconds, cpuPerGb: cpu / (bytes / 1e9) };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<Figure[]> {
   const nginx = findNginx();
   if (!nginx) {
     console.error(
       'bench/download: nginx is not installed. Install the Debian package (apt-get install -y nginx-light, or nginx) and run again.',
     );
     process.exitCode = 2;
-    return;
+    return [];
   }
   const work = await mkdtemp(join(tmpdir(), 'posfleet-bench-dl-'));
   try {
@@ -299,6 +302,11 @@ async function main(): Promise<void> {
     console.log(`posfleet ${show(mean(p))}`);
     console.log(`nginx    ${show(mean(n))}`);
     console.log(`ratio    ${ratio.toFixed(2)} (goal ≥ 0.80: ${ratio >= 0.8 ? 'met' : 'NOT met'})`);
+    return [
+      { label: 'posfleet', value: mean(p).mbps, unit: 'MB/s', kind: 'rate', against: 'node' },
+      { label: 'posfleet CPU', value: mean(p).cpuPerGb, unit: 's/GB', kind: 'cost', against: 'node', digits: 2 },
+      { label: 'nginx', value: mean(n).mbps, unit: 'MB/s', kind: 'rate', against: 'node' },
+    ];
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
@@ -306,4 +314,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+const run = await startRun('download');
+const figures = await main();
+if (figures.length > 0) await run.finish(figures);

@@ -1,4 +1,4 @@
-// Ingest benchmark (issue 4): posfleet on PostgreSQL against thousands of QoS 1
+// Ingest benchmark: posfleet on PostgreSQL against thousands of QoS 1
 // terminals, and in the same run a baseline — Mosquitto on a spare loopback
 // port with one MQTT.js subscriber writing the same rows with COPY. For each,
 // the offered load is ramped (open loop, in separate load-generator processes)
@@ -10,9 +10,11 @@
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node --import tsx bench/ingest/run.ts \
 //     [--terminals 2000] [--loaders 2] [--inflight 4] [--start 1000] [--step 1.4] [--seconds 6] [--max-rate 40000] [--rounds 5]
 // With several rounds (posfleet then baseline, each on a fresh database) the
-// ratio printed is the median of the rounds' ratios.
+// ratio printed is the median of the rounds' ratios. bench/machine.ts adds the
+// machine, who else used its CPU, and the reference workload before and after.
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { startRun, type Figure } from '../machine.ts';
 import { scratchDb } from '../scratch-db.ts';
 import { createDb } from '../../server/db/index.ts';
 import { migrateToLatest } from '../../server/db/migrator.ts';
@@ -40,10 +42,10 @@ const N = Number(a.terminals),
 const url = process.env.DATABASE_URL;
 if (!url)
   throw new Error(
-    'set DATABASE_URL to a PostgreSQL server (the bench creates and drops database posfleet_bench_ingest)',
+    'set DATABASE_URL to a PostgreSQL server (the bench creates and drops its own database, posfleet_bench_ingest_<pid>)',
   );
-const DB = 'posfleet_bench_ingest';
-const scratch = scratchDb(url, DB);
+const scratch = scratchDb(url, 'posfleet_bench_ingest');
+const DB = scratch.name;
 const dbUrl = scratch.url;
 
 // Every run is bounded: whatever hangs, the children die and the run fails.
@@ -183,6 +185,8 @@ async function round(): Promise<{ pf?: Result; mq?: Result }> {
 }
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
+const run = await startRun('ingest', { databaseUrl: url });
+const figures: Figure[] = [];
 try {
   // A shared machine's speed drifts over minutes; rounds that alternate the two
   // systems, and the median of their ratios, keep one slow spell from deciding.
@@ -212,8 +216,30 @@ try {
       `ratio posfleet/baseline (peak persisted/s): ${f(median(peak), 2)}; at 2x: ${f(median(over), 2)}${both.length > 1 ? ` (median of rounds: ${peak.map((x) => f(x, 2)).join(', ')}; at 2x ${over.map((x) => f(x, 2)).join(', ')})` : ''}`,
     );
   }
+  // The medians over rounds, set against the reference workload by bench/machine.ts.
+  for (const [name, pick] of [
+    ['posfleet', (r: (typeof rounds)[number]) => r.pf],
+    ['baseline', (r: (typeof rounds)[number]) => r.mq],
+  ] as const) {
+    const peaks = rounds.map(pick).flatMap((r) => (r ? [r.peak] : []));
+    if (peaks.length === 0) continue;
+    const m = (g: (s: Step) => number) => median(peaks.map(g));
+    figures.push(
+      { label: `${name} peak`, value: m((s) => s.persistedPerS), unit: 'heartbeats/s', kind: 'rate', against: 'node' },
+      { label: `${name} CPU`, value: m((s) => s.cpuMsPerHb), unit: 'ms/hb', kind: 'cost', against: 'node', digits: 3 },
+      {
+        label: `${name} PostgreSQL`,
+        value: m((s) => s.pgMsPerHb),
+        unit: 'ms/hb',
+        kind: 'cost',
+        against: 'pg',
+        digits: 3,
+      },
+    );
+  }
 } finally {
   killAll();
   await scratch.drop().catch(() => undefined);
   clearTimeout(deadline);
 }
+await run.finish(figures);

@@ -1,10 +1,12 @@
-// Rollout benchmark (issue 6): a one-wave rollout of a signed 1 MiB firmware to
-// N simulated terminals (default 5,000) with no window, no rate limit and no
+// Rollout benchmark: a one-wave rollout of a signed 1 MiB firmware to N
+// simulated terminals (default 5,000) with no window, no rate limit and no
 // soak. posfleet runs as its own process on PostgreSQL (a fresh database that is
 // dropped at the end), the terminals in separate agent-sim processes, so the
 // server's CPU is measured alone. Prints terminals confirmed per minute (whole
 // rollout and peak 10 s), wall time, server CPU (total and per terminal), server
-// peak RSS, PostgreSQL and simulator CPU. Goal: >= 10,000 terminals per minute.
+// peak RSS, PostgreSQL and simulator CPU, and (bench/machine.ts) the machine, who
+// else used its CPU, and the reference workload measured before and after.
+// Goal: >= 10,000 terminals per minute.
 // The terminals are spread over simulator processes of 2,500 each: one process
 // for 5,000 saturates its own event loop while downloading and hashing, and
 // then it, not the server, sets the pace.
@@ -14,18 +16,20 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../agent-sim/clock.ts';
 import { generateKeyPair } from '../../firmware/keys.ts';
 import { buildSampleRelease } from '../../firmware/samples.ts';
-import { cpuSeconds, machineBusySeconds, memMib, postgresCpu, postgresCpuSince } from '../proc.ts';
-import { histogram, quantiles, scrape, value } from './scrape.ts';
+import { cpuUseLine, startRun, watchCpu, type Figure } from '../machine.ts';
+import { cpuSeconds, cpuSplit, memMib, syscallCounts } from '../proc.ts';
+import { histogram, quantiles, scrape, total, value } from './scrape.ts';
 import type { SimJob, SimReport } from './sim.ts';
 import { SERVER_NODE_FLAGS } from '../../bin/node-flags.js';
 import { scratchDb } from '../scratch-db.ts';
+import pg from 'pg';
 
 const { values: v } = parseArgs({
   options: {
@@ -44,6 +48,11 @@ const { values: v } = parseArgs({
     'server-prof': { type: 'string' },
     /** Directory for V8 CPU profiles of the simulator processes. */
     'sim-prof': { type: 'string' },
+    /**
+     * Another posfleet checkout whose server to run (its server/ and bin/node-flags.js), with
+     * this checkout's bench and simulators: compares two commits under the same driver.
+     */
+    'server-root': { type: 'string' },
   },
 });
 const N = Number(v.terminals);
@@ -59,11 +68,16 @@ const GOAL_PER_MIN = 10_000;
 const FROM = '1.0.0',
   TARGET = '2.0.0';
 const TOKEN = 'bench-rollout-admin-token-0123456789';
-const DB_NAME = 'posfleet_bench_rollout';
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const scratch = scratchDb(adminUrl, DB_NAME);
+const scratch = scratchDb(adminUrl, 'posfleet_bench_rollout');
+const DB_NAME = scratch.name;
 const dbUrl = scratch.url;
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const serverRoot = v['server-root'] ? resolve(v['server-root']) : repoRoot;
+const serverFlags: string[] = v['server-root']
+  ? (await import(pathToFileURL(join(serverRoot, 'bin/node-flags.js')).href).catch(() => ({ SERVER_NODE_FLAGS: [] })))
+      .SERVER_NODE_FLAGS
+  : SERVER_NODE_FLAGS;
 const work = mkdtempSync(join(tmpdir(), 'posfleet-bench-rollout-'));
 const serverLog = join(work, 'server.log');
 
@@ -165,9 +179,9 @@ async function startServer(): Promise<{ base: string; pid: number }> {
   const prof = v['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${v['server-prof']}`] : [];
   server = spawn(
     process.execPath,
-    [...SERVER_NODE_FLAGS, ...prof, '--import', 'tsx', join(repoRoot, 'server/cli.ts'), 'serve'],
+    [...serverFlags, ...prof, '--import', 'tsx', join(serverRoot, 'server/cli.ts'), 'serve'],
     {
-      cwd: repoRoot,
+      cwd: serverRoot,
       stdio: ['ignore', log, log],
       env: {
         ...process.env,
@@ -221,6 +235,23 @@ async function api<T = Record<string, unknown>>(
   const out = await res.json().catch(() => null);
   if (!expect.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(out)}`);
   return out as T;
+}
+
+/** Transactions and rows of the bench database so far (PostgreSQL's statistics, flushed within a second or so). */
+async function dbWork(): Promise<{ xacts: number; written: number; read: number }> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    const r = await c.query(
+      `select xact_commit + xact_rollback as xacts, tup_inserted + tup_updated + tup_deleted as written,
+        tup_fetched as read from pg_stat_database where datname = $1`,
+      [DB_NAME],
+    );
+    const row = r.rows[0] ?? {};
+    return { xacts: Number(row.xacts ?? NaN), written: Number(row.written ?? NaN), read: Number(row.read ?? NaN) };
+  } finally {
+    await c.end().catch(() => undefined);
+  }
 }
 
 async function uploadRelease(base: string): Promise<{ artifactId: string; publicKeyPem: string }> {
@@ -335,15 +366,11 @@ const firstAt = (samples: Sample[], t0: number, pred: (s: Sample) => boolean) =>
   return s ? (s.t - t0) / 1000 : NaN;
 };
 
-let loadBefore = '';
-
-async function main(): Promise<void> {
+/** Runs the rollout and prints its figures; returns the headline ones for bench/machine.ts. */
+async function main(): Promise<Figure[]> {
   const tStart = Date.now();
-  loadBefore = loadavg()
-    .map((x) => f(x, 2))
-    .join(' ');
   console.log(
-    `bench/rollout: ${N} terminals (${models.join(',')}) in ${Math.ceil(N / perProcess)} simulator process(es), ${sizeBytes / 2 ** 20} MiB firmware ${FROM} → ${TARGET}, install ${v['install-ms']} ms, boot ${v['boot-ms']} ms, heartbeat ${heartbeatS} s; ${cpus().length} CPUs on this machine`,
+    `bench/rollout: ${N} terminals (${models.join(',')}) in ${Math.ceil(N / perProcess)} simulator process(es), ${sizeBytes / 2 ** 20} MiB firmware ${FROM} → ${TARGET}, install ${v['install-ms']} ms, boot ${v['boot-ms']} ms, heartbeat ${heartbeatS} s`,
   );
   await freshDatabase();
   const { base, pid } = await startServer();
@@ -387,12 +414,10 @@ async function main(): Promise<void> {
   const idlePerS = (cpuSeconds(pid) - idle0) / 10;
 
   const simPids = sims.map((c) => c.pid!);
-  const cpu0 = {
-    server: cpuSeconds(pid),
-    sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0),
-    pg: postgresCpu(DB_NAME),
-    machine: machineBusySeconds(),
-  };
+  const cpu0 = { server: cpuSplit(pid), sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0) };
+  const work0 = { sys: syscallCounts(pid), db: await dbWork() };
+  // Who uses the CPU during the rollout: this bench's processes, the backends of its database, everyone else.
+  const watch = watchCpu();
   const before = await scrape(base);
   const t0 = Date.now();
   const rollout = await api<{ id: string; total: number; state: string }>(base, 'POST', '/rollouts', {
@@ -415,7 +440,6 @@ async function main(): Promise<void> {
   let final: { state: string; counts: Record<string, number>; finishedAt: string | null } | null = null;
   let lastPrint = 0;
   let peakRss = 0;
-  const pgSeen = new Map(cpu0.pg);
   while (Date.now() - t0 < limitMs) {
     await sleep(1_000);
     const r = await api<{ state: string; counts: Record<string, number>; finishedAt: string | null }>(
@@ -428,8 +452,6 @@ async function main(): Promise<void> {
     });
     if (!r) continue;
     peakRss = Math.max(peakRss, memMib(pid, 'VmRSS'));
-    // Backends come and go (the pool closes idle connections): keep the last figure of each.
-    for (const [p, c] of postgresCpu(DB_NAME)) pgSeen.set(p, c);
     const sim = simTotals();
     samples.push({
       t: Date.now(),
@@ -444,7 +466,7 @@ async function main(): Promise<void> {
         .map(([k, n]) => `${k} ${n}`)
         .join(', ');
       console.log(
-        `  ${elapsed(t0).padStart(7)}  ${r.state}: ${c} | agents on ${TARGET}: ${sim.upgraded}, ${fmt(sim.byState)} | server CPU ${f(cpuSeconds(pid) - cpu0.server, 1)} s`,
+        `  ${elapsed(t0).padStart(7)}  ${r.state}: ${c} | agents on ${TARGET}: ${sim.upgraded}, ${fmt(sim.byState)} | server CPU ${f(cpuSeconds(pid) - cpu0.server.user - cpu0.server.system, 1)} s`,
       );
       const off = Object.entries(sim.notOnline)
         .sort((a, b) => b[1] - a[1])
@@ -462,23 +484,22 @@ async function main(): Promise<void> {
   const compare = (name: string) => quantiles(histogram(before, name), histogram(after, name));
   const connects = compare('posfleet_mqtt_connect_seconds');
   const auths = compare('posfleet_mqtt_auth_seconds');
-  const cpu1 = {
-    server: cpuSeconds(pid),
-    sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0),
-    pg: postgresCpu(DB_NAME),
-    machine: machineBusySeconds(),
-  };
+  const use = watch.stop();
+  const cpu1 = { server: cpuSplit(pid), sims: simPids.reduce((a, p) => a + cpuSeconds(p), 0) };
+  const work1 = { sys: syscallCounts(pid), db: await dbWork() };
   const hwm = memMib(pid, 'VmHWM');
   const sim = simTotals();
   const last = samples[samples.length - 1];
   const counts = final?.counts ?? last?.counts ?? {};
   const succeeded = counts.succeeded ?? 0;
   const wallS = (tEnd - t0) / 1000;
-  const serverCpu = cpu1.server - cpu0.server;
+  const serverUser = cpu1.server.user - cpu0.server.user;
+  const serverSystem = cpu1.server.system - cpu0.server.system;
+  const serverCpu = serverUser + serverSystem;
+  const per = (n: number, d = 1) => f(n / Math.max(1, succeeded), d);
+  const moved = (name: string) => total(after, name) - total(before, name);
   const simCpu = cpu1.sims - cpu0.sims;
-  for (const [p, c] of cpu1.pg) pgSeen.set(p, c);
-  const pgCpu = postgresCpuSince(cpu0.pg, pgSeen);
-  const otherCpu = cpu1.machine - cpu0.machine - serverCpu - simCpu - pgCpu;
+  const pgCpu = use.backends * use.wallS;
   const perMin = (succeeded * 60) / wallS;
   const dispatched = (s: Sample) =>
     N - (s.counts.pending ?? 0) - (s.counts.queued ?? 0) - (s.counts.waiting_window ?? 0);
@@ -508,8 +529,9 @@ async function main(): Promise<void> {
       `  wall time          ${f(wallS, 1)} s from POST /rollouts (created in ${f((tCreated - t0) / 1000, 2)} s) to ${final ? 'completed' : 'the limit'}`,
       `  milestones         first confirmed ${f(tFirstOk, 0)} s, all dispatched ${f(tAllSent, 0)} s, all terminals on ${TARGET} (agent side) ${f(tAgentsDone, 0)} s, all confirmed ${final ? f(wallS, 0) : '-'} s`,
       `  confirmed/min      ${f(perMin)} terminals/min over the whole rollout; peak ${f(peak10)} /min over 10 s   (goal ≥ ${GOAL_PER_MIN}/min: ${perMin >= GOAL_PER_MIN && succeeded === rollout.total ? 'met' : 'NOT met'})`,
-      `  server CPU         ${f(serverCpu, 1)} s (${f(serverCpu / wallS, 2)} cores avg, ${f(peakCores, 2)} peak 1 s; idle before ${f(idlePerS, 3)} cores)`,
+      `  server CPU         ${f(serverCpu, 1)} s: user ${f(serverUser, 1)} s, system ${f(serverSystem, 1)} s (${f(serverCpu / wallS, 2)} cores avg, ${f(peakCores, 2)} peak 1 s; idle before ${f(idlePerS, 3)} cores)`,
       `  CPU per terminal   ${f((serverCpu * 1000) / Math.max(1, succeeded), 2)} ms server, ${f((pgCpu * 1000) / Math.max(1, succeeded), 2)} ms PostgreSQL`,
+      `  work per terminal  ${per(moved('posfleet_mqtt_messages_in_total'))} MQTT messages in, ${per(moved('posfleet_http_request_duration_seconds_count'))} HTTP requests; server ${per(work1.sys.readWrite - work0.sys.readWrite)} read/write system calls, ${per(work1.sys.switches - work0.sys.switches)} context switches; PostgreSQL ${per(work1.db.xacts - work0.db.xacts)} transactions, ${per(work1.db.written - work0.db.written)} rows written, ${per(work1.db.read - work0.db.read)} rows read`,
       `  server RSS         ${f(hwm)} MiB peak (VmHWM), ${f(peakRss)} MiB highest sampled during the rollout`,
       `  MQTT connects      CONNECT to session ready ${connects}; credential check ${auths}`,
       `  server event loop  delay p50 ${f(lag('p50'), 1)} ms, p99 ${f(lag('p99'), 1)} ms, max ${f(lag('max'), 0)} ms (during the rollout)`,
@@ -525,9 +547,7 @@ async function main(): Promise<void> {
               .join(' | ')}`,
           ]
         : []),
-      `  machine            ${cpus().length} CPUs busy ${f((cpu1.machine - cpu0.machine) / wallS, 2)} cores avg, of which ${f(otherCpu / wallS, 2)} cores outside posfleet, its backends and the simulators (load ${loadavg()
-        .map((x) => f(x, 2))
-        .join(' ')}; load before ${loadBefore})`,
+      `  CPU use            ${cpuUseLine(use)}`,
     ].join('\n'),
   );
   const warnings = tail(serverLog, 10_000)
@@ -556,16 +576,53 @@ async function main(): Promise<void> {
     );
   }
   if (!final || succeeded !== rollout.total) process.exitCode = 1;
+  const perTerminal = (s: number) => (s * 1000) / Math.max(1, succeeded);
+  return [
+    { label: 'confirmed', value: perMin, unit: 'terminals/min', kind: 'rate', against: 'node' },
+    {
+      label: 'server CPU',
+      value: perTerminal(serverCpu),
+      unit: 'ms per terminal',
+      kind: 'cost',
+      against: 'node',
+      digits: 2,
+    },
+    {
+      label: 'simulator CPU',
+      value: perTerminal(simCpu),
+      unit: 'ms per terminal',
+      kind: 'cost',
+      against: 'node',
+      digits: 2,
+    },
+    {
+      label: 'PostgreSQL CPU',
+      value: perTerminal(pgCpu),
+      unit: 'ms per terminal',
+      kind: 'cost',
+      against: 'pg',
+      digits: 2,
+    },
+  ];
 }
 
+let figures: Figure[] | undefined;
 try {
-  await main();
+  const run = await startRun('rollout', { databaseUrl: adminUrl, serverRoot });
+  try {
+    figures = await main();
+  } catch (err) {
+    console.error(`bench/rollout: ${(err as Error).stack ?? err}`);
+    const t = tail(serverLog);
+    if (t) console.error(`server log (last lines):\n${t}`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+  if (figures) await run.finish(figures);
 } catch (err) {
   console.error(`bench/rollout: ${(err as Error).stack ?? err}`);
-  const t = tail(serverLog);
-  if (t) console.error(`server log (last lines):\n${t}`);
-  process.exitCode = 1;
-} finally {
   await cleanup();
+  process.exitCode = 1;
 }
 process.exit(process.exitCode ?? 0);

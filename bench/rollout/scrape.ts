@@ -19,6 +19,14 @@ export function value(text: string, name: string): number {
   return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1]);
 }
 
+/** The sum of every series of a counter (all label values), NaN when absent. */
+export function total(text: string, name: string): number {
+  let sum = NaN;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'gm')))
+    sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[1]);
+  return sum;
+}
+
 /** "p50 ≤ 0.05 s, p90 ≤ 0.1 s, p99 ≤ 2.5 s (n 5000)" from the bucket counts gathered between two scrapes. */
 export function quantiles(before: Map<string, number>, after: Map<string, number>): string {
   const buckets = [...after].map(([le, n]) => [le, n - (before.get(le) ?? 0)] as const);

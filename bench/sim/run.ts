@@ -1,12 +1,15 @@
 // What one simulator process costs: N terminals (default 10,000) at a 30 s
 // heartbeat against a local aedes broker in a separate process. Prints CPU
-// (cores = CPU seconds per wall second) and RSS over a measured span.
+// (cores = CPU seconds per wall second) and RSS over a measured span, and
+// (bench/machine.ts) the machine, who else used its CPU, and the reference
+// workload before and after.
 //   npx tsx bench/sim/run.ts --terminals 10000 --heartbeat 30s --span 90s
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../agent-sim/clock.ts';
 import { startFleet } from '../../agent-sim/fleet.ts';
+import { startRun } from '../machine.ts';
 
 const { values: v } = parseArgs({
   options: {
@@ -23,6 +26,7 @@ const heartbeatS = Math.round(parseDuration(v.heartbeat!) / 1000);
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const run = await startRun('sim');
 const broker = fork(fileURLToPath(new URL('./broker.ts', import.meta.url)), [], {
   env: { ...process.env, BENCH_HEARTBEAT_S: String(heartbeatS) },
 });
@@ -71,4 +75,5 @@ console.log(
 );
 await fleet.stop();
 broker.disconnect();
+await run.finish([{ label: 'simulator CPU', value: cores, unit: 'cores', kind: 'cost', against: 'node', digits: 3 }]);
 process.exit(0);
