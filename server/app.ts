@@ -225,7 +225,14 @@ async function startOn({ config, opts, log, clock, ports, handle, ownsDb, lease 
   }
 
   log.info(
-    { http: httpPort, mqtt: mqttPort, database: handle.kind, url: `http://${config.host}:${httpPort}`, docs: '/docs' },
+    {
+      http: httpPort,
+      mqtt: mqttPort,
+      database: handle.kind,
+      url: `http://${config.host}:${httpPort}`,
+      docs: '/docs',
+      pid: process.pid,
+    },
     'posfleet ready',
   );
   return {

@@ -197,3 +197,73 @@ describe(`start-up and stop (${dbKind()})`, { timeout: 300_000 }, () => {
     expect(run.stdout).toMatch(/migrated 2026-11-25T1200-foundation: Success|database schema is up to date/);
   });
 });
+
+// `npm start` is a chain: npm → (sh exec) launcher → server in its own process group. Whichever
+// process a stop signal reaches, the server stops cleanly once and the chain ends.
+describe('stop signals through the npm start chain', { timeout: 300_000 }, () => {
+  function npmStart(dir: string): Promise<{ child: ChildProcess; out: () => string; serverPid: number }> {
+    const child = spawn('npm', ['start', '--silent'], {
+      cwd: join(import.meta.dirname, '..'),
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/root',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        MQTT_PORT: '0',
+        LOG_LEVEL: 'info',
+        DATA_DIR: dir,
+      },
+      detached: true, // its own process group, as a terminal's foreground job is
+    });
+    children.add(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    return new Promise((resolve, reject) => {
+      const timer = setInterval(() => {
+        const line = out.split('\n').find((l) => l.includes('"posfleet ready"'));
+        if (line) {
+          clearInterval(timer);
+          const { pid } = JSON.parse(line) as { pid: number };
+          if (!Number.isInteger(pid) || pid === child.pid) return reject(new Error(`no server pid in: ${line}`));
+          resolve({ child, out: () => out, serverPid: pid });
+        }
+      }, 50);
+      child.once('exit', (code) => {
+        clearInterval(timer);
+        reject(new Error(`npm start exited with ${code} before ready:\n${out}`));
+      });
+    });
+  }
+
+  const gone = async (pid: number): Promise<boolean> => {
+    for (let i = 0; i < 1200; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return true;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  };
+
+  const cases: [string, (s: { child: ChildProcess; serverPid: number }) => void][] = [
+    ['SIGTERM to npm', (s) => s.child.kill('SIGTERM')],
+    ['Ctrl-C to the whole foreground group', (s) => process.kill(-s.child.pid!, 'SIGINT')],
+    ['SIGTERM to the server itself', (s) => process.kill(s.serverPid, 'SIGTERM')],
+  ];
+  for (const [name, send] of cases) {
+    it(`stops cleanly on ${name}`, async () => {
+      const dir = dataDir();
+      const s = await npmStart(dir);
+      send(s);
+      expect(await gone(s.serverPid)).toBe(true);
+      await new Promise<void>((r) => (s.child.exitCode !== null ? r() : s.child.once('exit', () => r())));
+      children.delete(s.child);
+      expect(s.out()).toContain('"msg":"stopped"');
+      expect(s.out().split('"msg":"stopping"')).toHaveLength(2); // one stop, not a second signal's hard exit
+      expect(existsSync(join(dir, 'posfleet.lock'))).toBe(false);
+    });
+  }
+});
