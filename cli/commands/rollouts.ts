@@ -36,6 +36,8 @@ interface SpecOptions {
   onFailure?: string;
   successThreshold?: string;
   failureThreshold?: string;
+  minFinished?: string;
+  retries?: string;
   rate?: string;
   maxInFlight?: string;
   window?: string;
@@ -57,6 +59,8 @@ function specOptions(cmd: Command): Command {
     .option('--on-failure <action>', 'pause or rollback')
     .option('--success-threshold <ratio>', 'share of a wave that must succeed (0-1)')
     .option('--failure-threshold <ratio>', 'share of failures that stops the rollout (0-1)')
+    .option('--min-finished <n>', 'terminals that must finish before the thresholds are judged')
+    .option('--retries <n>', 'retries of a transient failure per terminal')
     .option('--rate <n>', 'updates sent per minute at most')
     .option('--max-in-flight <n>', 'terminals updating at once at most')
     .option('--window <cron>', 'maintenance window start (cron), with --window-minutes')
@@ -85,6 +89,8 @@ function specBody(o: SpecOptions): Record<string, unknown> {
     onFailure: o.onFailure,
     successThreshold: num(o.successThreshold, '--success-threshold'),
     failureThreshold: num(o.failureThreshold, '--failure-threshold'),
+    minFinished: o.minFinished === undefined ? undefined : parseIntOption(o.minFinished, '--min-finished', 1, 100_000),
+    retries: o.retries === undefined ? undefined : parseIntOption(o.retries, '--retries', 0, 20),
     ratePerMinute: o.rate === undefined ? undefined : parseIntOption(o.rate, '--rate', 1, 1_000_000),
     maxInFlight:
       o.maxInFlight === undefined ? undefined : parseIntOption(o.maxInFlight, '--max-in-flight', 1, 1_000_000),
