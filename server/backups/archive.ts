@@ -20,7 +20,8 @@ export interface OpenedBackup {
 
 export async function openBackup(file: string): Promise<OpenedBackup> {
   const dir = await mkdtemp(join(tmpdir(), 'posfleet-restore-'));
-  const close = () => rm(dir, { recursive: true, force: true });
+  // A refused extraction may still be writing for a moment: retried, and never the error reported.
+  const close = () => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }).catch(() => undefined);
   try {
     try {
       await tar.extract({ file, cwd: dir, strict: true });
