@@ -250,7 +250,15 @@ describe(`backup and restore (${dbKind()})`, () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'posfleet-rs-')), 'data');
     const lines: string[] = [];
     const config = testConfig({ dataDir, adminToken: t.adminToken, databaseUrl: undefined });
-    const report = await restoreBackup(file, { config, force: false, say: (l) => lines.push(l) });
+    const report = await restoreBackup(file, {
+      config,
+      force: false,
+      say: (l) => {
+        lines.push(l);
+        if (process.env.BK_DEBUG) console.error(new Date().toISOString(), l);
+      },
+    });
+    if (process.env.BK_DEBUG) console.error(new Date().toISOString(), 'restored');
     expect(report.target).toBe('pglite');
     expect(report.rows).toBeGreaterThan(100);
     expect(lines.join('\n')).toMatch(/checksums match[\s\S]*they match the backup/);
@@ -259,7 +267,7 @@ describe(`backup and restore (${dbKind()})`, () => {
     await expect(restoreBackup(file, { config, force: false, say: () => undefined })).rejects.toThrow(/is not empty/);
     const again = await restoreBackup(file, { config, force: true, say: () => undefined });
     expect(again.rows).toBe(report.rows);
-  }, 180_000);
+  }, 300_000);
 
   if (PG_URL) {
     it('restores into an empty PostgreSQL database, refusing a non-empty one without --force', async () => {
@@ -273,7 +281,7 @@ describe(`backup and restore (${dbKind()})`, () => {
       await expect(restoreBackup(file, { config: second, force: false, say: () => undefined })).rejects.toThrow(
         /database at DATABASE_URL is not empty/,
       );
-    }, 180_000);
+    }, 300_000);
 
     it('moves an embedded (PGlite) server to PostgreSQL', async () => {
       const handle = await createDb({ pgliteDir: 'memory://' });
@@ -306,7 +314,7 @@ describe(`backup and restore (${dbKind()})`, () => {
       await check.connect();
       const names = await check.query(`select name from merchants`).finally(() => check.end());
       expect(names.rows.map((r) => r.name)).toEqual(['moving shop']);
-    }, 180_000);
+    }, 300_000);
   }
 
   async function readManifest(path: string) {
