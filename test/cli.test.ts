@@ -244,6 +244,10 @@ describe(`posfleet CLI (${dbKind()})`, () => {
     ).toContain(key.id);
     expect((await cli(['keys', 'revoke', key.id], env)).code).toBe(0);
     expect((await cli(['keys', 'revoke', key.id], env)).code).toBe(EXIT.notFound);
+
+    // Other tests share this database: no inspection newer than theirs, no endpoint collecting their events.
+    await t.api('DELETE', `/api/v1/hooks/${hook.body.id}`);
+    await t.app.db.deleteFrom('inspection_reports').where('id', '=', run.id).execute();
   });
 
   it('uploads an artifact with a progress bar that reaches 100 %, lists and withdraws it', async () => {
