@@ -8,7 +8,7 @@ export default defineConfig({
     isolate: false,
     maxWorkers: 2,
     testTimeout: 30_000,
-    hookTimeout: 60_000,
+    hookTimeout: 120_000,
     globalSetup: ['test/global-setup.ts'],
   },
 });

@@ -124,7 +124,7 @@ async function run(): Promise<void> {
   }
   const stopStatus = showStatus(runner);
   let stopping = false;
-  const finish = async () => {
+  const finish = async (exitCode = 0) => {
     if (stopping) {
       process.stderr.write('\nagent-sim: forced exit\n');
       process.exit(130);
@@ -134,8 +134,22 @@ async function run(): Promise<void> {
     process.stderr.write('\nagent-sim: stopping…\n');
     const summary = await runner.stop();
     process.stdout.write(v.json ? `${JSON.stringify(summary)}\n` : `${summaryText(summary)}\n`);
-    process.exit(0);
+    process.exit(exitCode);
   };
+  // A terminal that failed for good (an enrolment the server refuses, no credentials) is a real
+  // failure: say why and exit non-zero, so a container or CI step does not look healthy.
+  const failures = setInterval(() => {
+    const s = runner.stats();
+    const failed = s.byState.failed ?? 0;
+    if (failed === 0 || stopping) return;
+    clearInterval(failures);
+    const why = Object.entries(s.errorsByCode)
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ');
+    process.stderr.write(`\nagent-sim: ${failed} terminals failed for good (${why})\n`);
+    void finish(1);
+  }, 1_000);
+  failures.unref();
   process.on('SIGINT', () => void finish());
   process.on('SIGTERM', () => void finish());
   if (v.duration) setTimeout(() => void finish(), parseDuration(v.duration));

@@ -37,14 +37,21 @@ export class HttpError extends Error {
   }
 }
 
-/** Calls the posfleet HTTP API and parses its JSON answer; errors carry the API's error code. */
-export async function apiCall(server: string, path: string, token: string, body: unknown): Promise<unknown> {
+/**
+ * Calls the posfleet HTTP API and parses its JSON answer; errors carry the API's
+ * error code. A POST with `body`, a GET without.
+ */
+export async function apiCall(server: string, path: string, token: string, body?: unknown): Promise<unknown> {
+  const method = body === undefined ? 'GET' : 'POST';
   let res: Response;
   try {
     res = await fetch(`${server.replace(/\/$/, '')}${API_BASE}${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
     throw new HttpError(0, 'unreachable', `${server}: ${(err as Error).message}`);
@@ -56,7 +63,7 @@ export async function apiCall(server: string, path: string, token: string, body:
     throw new HttpError(
       res.status,
       error?.code ?? `http_${res.status}`,
-      `POST ${path}: ${res.status} ${error?.message ?? text.slice(0, 200)}`,
+      `${method} ${path}: ${res.status} ${error?.message ?? text.slice(0, 200)}`,
     );
   }
   return json;

@@ -1,14 +1,30 @@
 // Admin-token mode: the simulator creates its own merchants (one per timezone
-// spread) and one enrolment token per merchant. Merchant ids are kept in the
-// state dir so a restarted simulator does not create the same merchants again.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+// spread) and one enrolment token per merchant. A merchant the server already
+// has under the same name is reused (a simulator restarted without its state
+// dir, a recreated container), so runs never make duplicates.
 import { z } from 'zod';
 import type { CreateEnrollmentToken, CreateMerchant } from '../protocol/index.ts';
-import { apiCall, stateDirFor } from './identity.ts';
+import { apiCall } from './identity.ts';
 import type { SimMerchant } from './merchants.ts';
 
 const createdSchema = z.looseObject({ id: z.string() });
+const merchantPageSchema = z.looseObject({
+  items: z.array(z.looseObject({ id: z.string(), name: z.string() })),
+  nextCursor: z.string().nullable(),
+});
+
+/** Every merchant the server has, by name (the first made wins when names repeat). */
+async function merchantsByName(server: string, adminToken: string): Promise<Map<string, string>> {
+  const byName = new Map<string, string>();
+  let cursor: string | null = null;
+  do {
+    const query: string = `/merchants?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const page = merchantPageSchema.parse(await apiCall(server, query, adminToken));
+    for (const m of page.items) if (!byName.has(m.name)) byName.set(m.name, m.id);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return byName;
+}
 const tokenSchema = z.looseObject({ id: z.string(), token: z.string() });
 
 export interface SetupOptions {
@@ -22,10 +38,9 @@ export interface SetupOptions {
 
 /** Returns one enrolment token per merchant, in merchant order; sets `merchant.id`. */
 export async function setupMerchants(o: SetupOptions): Promise<string[]> {
-  const cacheFile = o.stateDir ? join(stateDirFor(o.stateDir, o.server), `merchants-seed${o.seed}.json`) : null;
-  const cached = cacheFile ? await readCache(cacheFile) : {};
+  const known = await merchantsByName(o.server, o.adminToken);
   for (const m of o.merchants) {
-    m.id = cached[m.name];
+    m.id = known.get(m.name);
     if (m.id) continue;
     const body: CreateMerchant = {
       name: m.name,
@@ -34,11 +49,6 @@ export async function setupMerchants(o: SetupOptions): Promise<string[]> {
       externalRef: `agent-sim:${o.seed}:${m.index}`,
     };
     m.id = createdSchema.parse(await apiCall(o.server, '/merchants', o.adminToken, body)).id;
-    cached[m.name] = m.id;
-  }
-  if (cacheFile) {
-    await mkdir(join(cacheFile, '..'), { recursive: true });
-    await writeFile(cacheFile, JSON.stringify(cached, null, 2));
   }
   const tokens: string[] = [];
   for (const m of o.merchants) {
@@ -52,12 +62,4 @@ export async function setupMerchants(o: SetupOptions): Promise<string[]> {
     tokens.push(tokenSchema.parse(await apiCall(o.server, '/enrollment-tokens', o.adminToken, body)).token);
   }
   return tokens;
-}
-
-async function readCache(file: string): Promise<Record<string, string>> {
-  try {
-    return z.record(z.string(), z.string()).parse(JSON.parse(await readFile(file, 'utf8')));
-  } catch {
-    return {};
-  }
 }

@@ -1,8 +1,7 @@
 // Composition root (HOUSE-RULES §2): builds the database, broker, HTTP app,
 // scheduler and modules, and hands each its dependencies.
-import { access, constants, mkdir } from 'node:fs/promises';
-import type { AddressInfo, Server } from 'node:net';
-import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import type { Server } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { createDb, pgliteDirIn, pingDb, type DbHandle } from './db/index.ts';
@@ -11,7 +10,9 @@ import { createHttpApp } from './http/root.ts';
 import { widenAccept } from './lib/accept-lanes.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { TypedBus } from './lib/bus.ts';
+import { prepareDataDir, type DataDirLease } from './lib/data-dir.ts';
 import { createLogger } from './lib/logger.ts';
+import { claimPort, type ClaimedPort } from './lib/port-claim.ts';
 import { createMetrics } from './lib/metrics.ts';
 import type { FleetEvents } from './events/bus-events.ts';
 import { countFleetEvents } from './events/bus-metrics.ts';
@@ -31,15 +32,6 @@ export interface AppOptions {
 }
 
 export class StartupError extends Error {}
-
-async function ensureWritableDir(dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK);
-  } catch (err) {
-    throw new StartupError(`DATA_DIR ${dir} is not writable: ${(err as Error).message}`);
-  }
-}
 
 async function openDb(config: Config): Promise<DbHandle> {
   const handle = await createDb({ databaseUrl: config.databaseUrl, pgliteDir: pgliteDirIn(config.dataDir) });
@@ -64,39 +56,70 @@ const LISTEN_BACKLOG = 4096;
 /** Connections each listener accepts per event-loop turn (server/lib/accept-lanes.ts). */
 const ACCEPT_LANES = 16;
 
-function listenHttp(
-  fetch: (req: Request) => Response | Promise<Response>,
-  port: number,
-  host: string,
-): Promise<{ server: ServerType; port: number }> {
-  return new Promise((resolve, reject) => {
-    const server = createAdaptorServer({ fetch });
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new StartupError(
-          err.code === 'EADDRINUSE' ? `PORT ${port} is already in use on ${host}` : `PORT ${port}: ${err.message}`,
-        ),
-      ),
-    );
-    // A fleet fetching an update at once opens thousands of connections together (LISTEN_BACKLOG).
-    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () =>
-      resolve({ server, port: (server.address() as AddressInfo).port }),
-    );
+/** Both ports, before DATA_DIR or the database is touched: a taken port changes nothing on disk. */
+async function claimPorts(config: Readonly<Config>): Promise<{ mqtt: ClaimedPort; http: ClaimedPort }> {
+  const common = { host: config.host, backlog: LISTEN_BACKLOG };
+  const mqtt = await claimPort({ ...common, setting: 'MQTT_PORT', port: config.mqttPort }).catch((err: Error) => {
+    throw new StartupError(err.message);
   });
+  try {
+    const http = await claimPort({ ...common, setting: 'PORT', port: config.port });
+    return { mqtt, http };
+  } catch (err) {
+    await mqtt.close();
+    throw new StartupError((err as Error).message);
+  }
+}
+
+function takeDataDir(config: Readonly<Config>, embedded: boolean): DataDirLease {
+  try {
+    // The embedded database is locked: a second server on the same DATA_DIR is refused before it opens PGlite.
+    return prepareDataDir(config.dataDir, { lock: embedded });
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
 }
 
 export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) {
-  const log = opts.log ?? createLogger(config.logLevel);
+  const log = opts.log ?? createLogger(config.logLevel, { format: config.logFormat ?? 'json' });
   const clock = opts.clock ?? systemClock;
+  const ports = await claimPorts(config);
+  const ownsDb = !opts.db;
+  let lease: DataDirLease | undefined;
+  let handle: DbHandle | undefined;
+  const undo = async () => {
+    await Promise.all([ports.mqtt.close(), ports.http.close()]);
+    if (ownsDb) await handle?.close().catch(() => undefined);
+    lease?.release();
+  };
+  try {
+    lease = takeDataDir(config, ownsDb && !config.databaseUrl);
+    handle = opts.db ?? (await openDb(config));
+    return await startOn({ config, opts, log, clock, ports, handle, ownsDb, lease });
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+
+interface StartParts {
+  config: Readonly<Config>;
+  opts: AppOptions;
+  log: Logger;
+  clock: Clock;
+  ports: { mqtt: ClaimedPort; http: ClaimedPort };
+  handle: DbHandle;
+  ownsDb: boolean;
+  lease: DataDirLease;
+}
+
+async function startOn({ config, opts, log, clock, ports, handle, ownsDb, lease }: StartParts) {
   const metrics = createMetrics();
   const bus = new TypedBus<FleetEvents>(log);
   countFleetEvents(bus, metrics);
-  if (!config.databaseUrl || !opts.db) await ensureWritableDir(config.dataDir);
-  const handle = opts.db ?? (await openDb(config));
-  const ownsDb = !opts.db;
   registerFleetGauges({ db: handle.db, metrics, clock, log });
-  let mqttPort = config.mqttPort;
-  let httpPort = config.port;
+  const mqttPort = ports.mqtt.port;
+  const httpPort = ports.http.port;
   const publicUrl = () => (config.publicUrlSet ? config.publicUrl : `http://localhost:${httpPort}`);
   const mqttUrl = () => `mqtt://${new URL(publicUrl()).hostname}:${mqttPort}`;
 
@@ -111,10 +134,14 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
     publicUrl,
     metrics,
   });
+  // Shown by the caller once the start has succeeded (the file is written already).
+  let adminKey: { file: string; token: string } | undefined;
   await modules.apiKeys.bootstrap({
     adminToken: config.adminToken,
     dataDir: config.dataDir,
-    announce: (line) => process.stdout.write(`${line}\n`),
+    announce: (generated) => {
+      adminKey = generated;
+    },
   });
 
   // Before terminals connect: device_state caught up with heartbeats a crash left unfolded.
@@ -141,20 +168,8 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
     onSubscribed: modules.onSubscribed,
   });
   modules.link.attach(broker);
-  try {
-    mqttPort = await broker.listen(config.mqttPort, config.host, LISTEN_BACKLOG);
-  } catch (err) {
-    await broker.close();
-    if (ownsDb) await handle.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new StartupError(
-      code === 'EADDRINUSE'
-        ? `MQTT_PORT ${config.mqttPort} is already in use on ${config.host}`
-        : `MQTT_PORT ${config.mqttPort}: ${(err as Error).message}`,
-    );
-  }
 
-  let httpUp = false;
+  let up = false;
   const http = createHttpApp({
     log: log.child({ part: 'http' }),
     metrics,
@@ -166,25 +181,20 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
         () => true,
         () => false,
       );
-      const checks = { database: dbOk, broker: broker.listening, http: httpUp };
+      const checks = { database: dbOk, broker: up && ports.mqtt.server.listening, http: up };
       return { ready: Object.values(checks).every(Boolean), checks };
     },
   });
-  let listened: { server: ServerType; port: number };
-  try {
-    listened = await listenHttp(http.fetch, config.port, config.host);
-  } catch (err) {
-    await broker.close();
-    if (ownsDb) await handle.close();
-    throw err;
-  }
-  httpUp = true;
-  httpPort = listened.port;
-  const httpServer = listened.server as Server;
+  const httpServer = createAdaptorServer({ fetch: http.fetch }) as Server;
+  const toBroker = (socket: import('node:net').Socket) => broker.accept(socket);
+  const toHttp = (socket: import('node:net').Socket) => httpServer.emit('connection', socket);
+  ports.mqtt.hand(toBroker);
+  ports.http.hand(toHttp);
+  up = true;
   const lanes = widenAccept(
     [
-      { server: broker.server, onConnection: (socket) => broker.accept(socket) },
-      { server: httpServer, onConnection: (socket) => httpServer.emit('connection', socket) },
+      { server: ports.mqtt.server, onConnection: toBroker },
+      { server: ports.http.server, onConnection: toHttp },
     ],
     { lanes: ACCEPT_LANES, backlog: LISTEN_BACKLOG, log },
   );
@@ -198,21 +208,33 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
   let stopping: Promise<void> | undefined;
   async function stop(): Promise<void> {
     stopping ??= (async () => {
-      httpUp = false;
+      up = false;
       const lanesClosed = lanes.close(); // no listener accepts through an extra handle any more
-      const httpClosed = new Promise<void>((r) => listened.server.close(() => r()));
-      (listened.server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      const portsClosed = Promise.all([ports.mqtt.close(), ports.http.close()]);
+      const httpClosed = new Promise<void>((r) => httpServer.close(() => r()));
+      (httpServer as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       await broker.close(); // no new messages; those in flight finish below
       await scheduler.stop();
       await modules.drain();
-      await Promise.all([httpClosed, lanesClosed]);
+      await Promise.all([httpClosed, lanesClosed, portsClosed]);
       if (ownsDb) await handle.close();
+      lease.release();
       log.info('stopped');
     })();
     return stopping;
   }
 
-  log.info({ http: listened.port, mqtt: mqttPort, database: handle.kind }, 'posfleet ready');
+  log.info(
+    {
+      http: httpPort,
+      mqtt: mqttPort,
+      database: handle.kind,
+      url: `http://${config.host}:${httpPort}`,
+      docs: '/docs',
+      pid: process.pid,
+    },
+    'posfleet ready',
+  );
   return {
     config,
     log,
@@ -225,10 +247,11 @@ export async function startApp(config: Readonly<Config>, opts: AppOptions = {}) 
     http,
     scheduler,
     ...modules,
-    httpPort: listened.port,
+    httpPort,
     mqttPort,
-    baseUrl: `http://127.0.0.1:${listened.port}`,
+    baseUrl: `http://127.0.0.1:${httpPort}`,
     mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    adminKey,
     stop,
   };
 }

@@ -1,5 +1,6 @@
 // The only reader of process.env (DESIGN.md §3). Bad values stop start-up with
 // one line naming the setting.
+import { join } from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
 
@@ -21,6 +22,9 @@ const envSchema = z.object({
   POSFLEET_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   PUBLIC_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(LEVELS).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  // https://no-color.org: present and not empty means no colour.
+  NO_COLOR: z.string().optional(),
   HOOKS_ALLOW_PRIVATE: bool.default(false),
   MQTT_MAX_PACKET_BYTES: z.coerce
     .number()
@@ -58,6 +62,13 @@ const envSchema = z.object({
     .max(Number.MAX_SAFE_INTEGER)
     .default(512 * 1024 * 1024),
   URL_SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  BACKUP_CRON: z
+    .string()
+    .max(100)
+    .refine((v) => cron.validate(v), 'must be a cron expression such as "30 2 * * *"')
+    .optional(),
+  BACKUP_DIR: z.string().min(1).optional(),
+  BACKUP_KEEP: z.coerce.number().int().min(1).max(10_000).default(7),
 });
 
 export interface Config {
@@ -71,6 +82,10 @@ export interface Config {
   /** False when PUBLIC_URL was not given: the URL then follows the port actually bound. */
   publicUrlSet: boolean;
   logLevel: (typeof LEVELS)[number];
+  /** Unset: readable lines when stdout is a terminal, JSON lines otherwise (main.ts decides). */
+  logFormat: 'json' | 'pretty' | undefined;
+  /** NO_COLOR was given: readable lines stay without colour. */
+  noColor: boolean;
   hooksAllowPrivate: boolean;
   mqttMaxPacketBytes: number;
   heartbeatIntervalS: number;
@@ -87,6 +102,12 @@ export interface Config {
   artifactMaxBytes: number;
   /** HMAC key for signed download URLs; unset: DATA_DIR/url-signing.key (created on first start). */
   urlSigningSecret: string | undefined;
+  /** When scheduled backups run (node-cron); unset: none. */
+  backupCron: string | undefined;
+  /** Where scheduled backups are written (default DATA_DIR/backups). */
+  backupDir: string;
+  /** Scheduled backups kept; older ones are removed after each new one. */
+  backupKeep: number;
 }
 
 export class ConfigError extends Error {}
@@ -127,6 +148,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     publicUrlSet: e.PUBLIC_URL !== undefined,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
+    noColor: e.NO_COLOR !== undefined,
     hooksAllowPrivate: e.HOOKS_ALLOW_PRIVATE,
     mqttMaxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
     heartbeatIntervalS: e.HEARTBEAT_INTERVAL_S,
@@ -137,6 +160,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     hooksSecretKey: e.HOOKS_SECRET_KEY,
     artifactMaxBytes: e.ARTIFACT_MAX_BYTES,
     urlSigningSecret: e.URL_SIGNING_SECRET,
+    backupCron: e.BACKUP_CRON,
+    backupDir: e.BACKUP_DIR ?? join(e.DATA_DIR, 'backups'),
+    backupKeep: e.BACKUP_KEEP,
   });
 }
 

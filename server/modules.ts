@@ -13,6 +13,7 @@ import { accessRoutes } from './access/access.routes.ts';
 import { createApiKeys } from './access/api-keys.service.ts';
 import { createAudit } from './access/audit.service.ts';
 import { createArtifactsModule } from './artifacts/artifacts.module.ts';
+import { createBackupsModule } from './backups/backups.module.ts';
 import { createCommands } from './devices/commands.service.ts';
 import { deviceRoutes } from './devices/devices.routes.ts';
 import { createDevices } from './devices/devices.service.ts';
@@ -124,6 +125,8 @@ export function createModules(deps: ModuleDeps) {
     },
   });
 
+  const backups = createBackupsModule({ config, db, dbKind: deps.dbKind, clock, log });
+
   const uplinkHandlers: UplinkHandlers = {
     ...health.uplinkHandlers,
     heartbeat: async (ctx, hb) => {
@@ -157,6 +160,7 @@ export function createModules(deps: ModuleDeps) {
     ...hooks.jobs,
     ...health.jobs,
     ...rollouts.jobs,
+    ...backups.jobs,
   ];
 
   const routers = [
@@ -168,6 +172,7 @@ export function createModules(deps: ModuleDeps) {
     ...artifacts.routers,
     ...health.routers,
     ...rollouts.routers,
+    ...backups.routers,
   ];
 
   async function drain(): Promise<void> {
@@ -196,6 +201,7 @@ export function createModules(deps: ModuleDeps) {
     health,
     artifacts,
     rollouts,
+    backups: backups.backups,
     uplinkHandlers,
     onSubscribed,
     jobs,

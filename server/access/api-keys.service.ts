@@ -110,7 +110,8 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Audit; log: L
   async function bootstrap(opts: {
     adminToken?: string;
     dataDir: string;
-    announce: (line: string) => void;
+    /** A key was generated: the caller shows it once the start has succeeded. */
+    announce: (generated: { file: string; token: string }) => void;
   }): Promise<void> {
     if (opts.adminToken) {
       const values = {
@@ -148,7 +149,7 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Audit; log: L
     await mkdir(opts.dataDir, { recursive: true });
     await writeFile(file, `${token}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
-    opts.announce(`generated an admin API key; it is shown once here and saved in ${file}:\n  ${token}`);
+    opts.announce({ file, token });
   }
 
   return { authenticate, create, list, revoke, bootstrap };

@@ -28,3 +28,18 @@ export async function migrateToLatest(db: Kysely<any>, dir = MIGRATIONS_DIR): Pr
   }
   return results ?? [];
 }
+
+/** The names of the migrations this code ships, oldest first. */
+export async function knownMigrations(dir = MIGRATIONS_DIR): Promise<string[]> {
+  return Object.keys(await new DirectoryProvider(dir).getMigrations());
+}
+
+/** Runs the migrations up to and including `name` (a restore rebuilds the schema its backup was made on). */
+export async function migrateTo(db: Kysely<any>, name: string, dir = MIGRATIONS_DIR): Promise<void> {
+  const migrator = new Migrator({ db, provider: new DirectoryProvider(dir) });
+  const { error, results } = await migrator.migrateTo(name);
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${(error as Error).message ?? error}`);
+  }
+}

@@ -1,4 +1,4 @@
-// HTTP: fleet report and the latest inspection report.
+// HTTP: fleet report, the latest inspection report, an inspection run now.
 import { createRoute } from '@hono/zod-openapi';
 import { errors, guarded, json, router, z } from '../http/openapi.ts';
 import { VERDICTS } from './inspection.checks.ts';
@@ -33,6 +33,17 @@ export function reportRoutes(deps: { reports: Reports; inspection: Inspection })
       responses: { 200: json(z.record(z.string(), z.unknown())), 404: errors[404] },
     }),
     async (c) => c.json(await deps.inspection.latest(c.req.valid('query')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/reports/inspections',
+      ...guarded('operator', 'maintenance'),
+      summary: 'Run the fleet inspection now (as INSPECTION_CRON does); answers its summary',
+      responses: { 201: json(z.record(z.string(), z.unknown())) },
+    }),
+    async (c) => c.json(await deps.inspection.run(), 201),
   );
   return app;
 }

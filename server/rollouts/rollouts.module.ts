@@ -48,7 +48,7 @@ export function createRolloutsModule(deps: RolloutsModuleDeps) {
     rollback: () => rollback,
   });
   // An artifact a rollout uses may not be deleted (issue 5's port).
-  artifacts.setInUseCheck((artifactId) => rollouts.repo.usesArtifact(artifactId));
+  artifacts.setInUseCheck((artifactId, trx) => rollouts.repo.usesArtifact(artifactId, trx));
 
   const jobs: JobSpec[] = [
     // Every 10 s (node-cron 6-field syntax); devices reporting in also wake the engine sooner.

@@ -39,8 +39,9 @@ export function createRolloutsRepo(db: Db) {
       .orderBy('created_at')
       .execute();
 
-  const usesArtifact = async (artifactId: string) =>
-    !!(await db.selectFrom('rollouts').select('id').where('artifact_id', '=', artifactId).executeTakeFirst());
+  // In the caller's transaction: on PGlite (one connection) a query beside it would wait forever.
+  const usesArtifact = async (artifactId: string, trx: Kysely<Database> = db) =>
+    !!(await trx.selectFrom('rollouts').select('id').where('artifact_id', '=', artifactId).executeTakeFirst());
 
   return { get, busyDevices, counts, active, usesArtifact };
 }
