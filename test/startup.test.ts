@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { dbKind } from './helpers/db.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dbKind, sharedDbUrl } from './helpers/db.ts';
 
 const LAUNCHER = join(import.meta.dirname, '..', 'bin', 'posfleet.js');
 
@@ -66,8 +66,12 @@ function snapshot(dir: string): string {
   return `${readdirSync(dir).sort().join(' ')}\nlock: ${lock}`;
 }
 
-const dbEnv = (): Record<string, string> =>
-  process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {};
+// On PostgreSQL the servers use this worker's own database, never the machine's.
+let pgUrl: string | undefined;
+beforeAll(async () => {
+  pgUrl = await sharedDbUrl();
+});
+const dbEnv = (): Record<string, string> => (pgUrl ? { DATABASE_URL: pgUrl } : {});
 
 // Each case starts a real process (tsx, then the embedded database): allow for a slow machine.
 describe(`start-up and stop (${dbKind()})`, { timeout: 300_000 }, () => {

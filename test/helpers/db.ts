@@ -8,6 +8,7 @@ import { migrateToLatest } from '../../server/db/migrator.ts';
 import { TEMPLATE_DB, withDatabase, workerDb } from './pg-names.ts';
 
 let shared: Promise<DbHandle> | undefined;
+let sharedUrl: string | undefined;
 
 export const dbKind = (): 'postgres' | 'pglite' => (process.env.DATABASE_URL ? 'postgres' : 'pglite');
 
@@ -26,10 +27,23 @@ async function cloneTemplate(url: string): Promise<string> {
 
 async function open(): Promise<DbHandle> {
   const url = process.env.DATABASE_URL;
-  if (url) return createDb({ databaseUrl: await cloneTemplate(url), poolSize: 10 });
+  if (url) {
+    sharedUrl = await cloneTemplate(url);
+    return createDb({ databaseUrl: sharedUrl, poolSize: 10 });
+  }
   const handle = await createDb({ pgliteDir: 'memory://' });
   await migrateToLatest(handle.db);
   return handle;
+}
+
+/**
+ * The worker's PostgreSQL database as a URL, for a server process a test
+ * starts (undefined on PGlite). Never the database DATABASE_URL names: that
+ * one is the machine's, and a test must leave it as it found it.
+ */
+export async function sharedDbUrl(): Promise<string | undefined> {
+  await sharedDb();
+  return sharedUrl;
 }
 
 export function sharedDb(): Promise<DbHandle> {
